@@ -1,0 +1,23 @@
+import type { NexusConfig } from '../shared/config.js';
+import type { Database } from '../shared/db/pool.js';
+import type { Router } from '../shared/http/router.js';
+import type { Logger } from '../shared/logger.js';
+import type { Registry } from '../shared/metrics.js';
+import type { SharedState } from '../shared/state/types.js';
+import type { Auth } from './auth/auth.js';
+import type { SecretBox } from './secret-box.js';
+
+/** What a gateway module is given: exactly the parts it may use, never the server. */
+export interface GatewayDeps {
+  readonly config: NexusConfig;
+  readonly log: Logger;
+  readonly db: Database;
+  readonly state: SharedState;
+  readonly registry: Registry;
+  readonly secrets: SecretBox;
+  readonly auth: Auth;
+  readonly adminToken: string;
+}
+
+/** A module adds its routes to the router. */
+export type RouteModule = (router: Router, deps: GatewayDeps) => void;

@@ -1,0 +1,59 @@
+/**
+ * `/health/detail` in the deployment guide's shape: `state` is green only when the database and the
+ * cache are ready, red otherwise with the reasons. `/health/live` answers while the process runs;
+ * `/health/ready` answers 200 only when the node should receive traffic.
+ */
+import type { Router } from '../../shared/http/router.js';
+import { processHealth } from '../../shared/health.js';
+import type { Database } from '../../shared/db/pool.js';
+import type { SharedState } from '../../shared/state/types.js';
+
+export interface HealthDeps {
+  db: Database;
+  state: SharedState;
+  startTime: Date;
+  /** False while the node drains. */
+  accepting: () => boolean;
+}
+
+const json = (status: number, body: unknown) => ({
+  status,
+  raw: JSON.stringify(body),
+  contentType: 'application/json',
+  headers: { 'cache-control': 'no-store' },
+});
+
+export async function healthDetail(deps: HealthDeps) {
+  const reasons: string[] = [];
+  let dbReady = deps.db.ready;
+  try {
+    await deps.db.ping();
+    dbReady = true;
+  } catch (err) {
+    dbReady = false;
+    reasons.push(`db: ${(err as Error).message}`);
+  }
+  const cacheReady = deps.state.health.ready;
+  if (!cacheReady) reasons.push(`cache: ${deps.state.health.state}`);
+  if (!deps.accepting()) reasons.push('node: draining');
+  const green = dbReady && cacheReady && deps.accepting();
+  return {
+    ...processHealth(deps.startTime),
+    cache: { ready: cacheReady, state: deps.state.health.state },
+    db: { ready: dbReady },
+    state: green ? 'green' : 'red',
+    ...(green ? {} : { reasons }),
+  };
+}
+
+export function healthRoutes(router: Router, deps: HealthDeps): void {
+  router.get('/health/detail', async () => {
+    const body = await healthDetail(deps);
+    return json(body.state === 'green' ? 200 : 503, body);
+  });
+  router.get('/health/live', () => json(200, { state: 'alive' }));
+  router.get('/health/ready', async () => {
+    const body = await healthDetail(deps);
+    return json(body.state === 'green' ? 200 : 503, { state: body.state, ...(body.reasons ? { reasons: body.reasons } : {}) });
+  });
+}

@@ -1,0 +1,291 @@
+/**
+ * One typed configuration, parsed and validated once at start from a YAML file whose shape
+ * mirrors the Helm values (`nexus:` and `athena:` sections) and from environment variables that
+ * override it. Every leaf key `a.bC.d` has the env form `A_B_C_D` (camelCase split on capitals):
+ * `nexus.redis.useCluster` is `NEXUS_REDIS_USE_CLUSTER`. `envTable()` lists them all for the docs.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const bool = z.boolean();
+const port = z.number().int().min(0).max(65535);
+
+const redisNexus = z
+  .object({
+    enabled: bool.default(true),
+    /** Comma-separated `redis://` or `rediss://` URLs. Empty: the in-process driver (one node only). */
+    nodes: z.string().default(''),
+    useCluster: bool.default(false),
+    enableTls: bool.default(false),
+    password: z.string().default(''),
+    /** Prefix for every key, so several deployments can share one Redis. */
+    keyPrefix: z.string().default('nexus:'),
+  })
+  .strict();
+
+const dbNexus = z
+  .object({
+    /** Empty: the embedded PGlite database in `dataDir` (or in memory, see `embeddedInMemory`). */
+    host: z.string().default(''),
+    port: port.default(5432),
+    user: z.string().default('nexus'),
+    password: z.string().default('nexus'),
+    database: z.string().default('nexus'),
+    enableSSL: bool.default(false),
+    /** Reject PostgreSQL certificates that do not verify (only with enableSSL). */
+    sslRejectUnauthorized: bool.default(false),
+    poolSize: z.number().int().min(1).max(200).default(10),
+    /** Embedded database only: keep it in memory (tests) instead of in `dataDir`. */
+    embeddedInMemory: bool.default(false),
+  })
+  .strict();
+
+const oidc = z
+  .object({
+    /** Issuer whose JWTs are admin credentials, e.g. https://auth.example.com. Empty: off. */
+    issuer: z.string().default(''),
+    /** JWKS URL; defaults to the issuer's discovery document. */
+    jwksUri: z.string().default(''),
+    audience: z.string().default(''),
+  })
+  .strict();
+
+const introspection = z
+  .object({
+    /** RFC 7662 token introspection URL of an OAuth2 server (the suite's auth service). Empty: off. */
+    url: z.string().default(''),
+    clientId: z.string().default(''),
+    clientSecret: z.string().default(''),
+    /** Seconds an introspection answer is cached. */
+    cacheSeconds: z.number().int().min(0).default(60),
+  })
+  .strict();
+
+export const nexusSchema = z
+  .object({
+    /** HTTP port of REST, socket.io and /ux (0: any free port). */
+    port: port.default(8080),
+    host: z.string().default('0.0.0.0'),
+    /** Prometheus metrics port (0: any free port). */
+    metricsPort: port.default(4004),
+    /** Admin bearer token. Empty: one is generated once and kept in `dataDir/admin-token`. */
+    adminToken: z.string().default(''),
+    /** Where the embedded database and generated secrets live. */
+    dataDir: z.string().default('./data'),
+    /** The public URL the gateway is reached at (signature checks, links). */
+    fqdn: z.string().default(''),
+    redirectProtocol: z.string().default('http://'),
+    /** AES-256 key (base64, 32 bytes) that encrypts service secrets. Empty: generated into dataDir. */
+    secretsKey: z.string().default(''),
+    /** Largest request body accepted, in bytes. */
+    bodyLimit: z.number().int().min(1024).default(1_048_576),
+    /** Comma-separated origins allowed by CORS; `*` allows any. */
+    corsOrigins: z.string().default('*'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    redis: redisNexus.default({}),
+    db: dbNexus.default({}),
+    auth: z.object({ oidc: oidc.default({}), introspection: introspection.default({}) }).strict().default({}),
+    rateLimit: z
+      .object({
+        /** Default token-bucket capacity of an API key. */
+        capacity: z.number().int().min(1).default(120),
+        /** Default refill period of an API key's bucket, in seconds. */
+        frequency: z.number().int().min(1).default(60),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export const athenaSchema = z
+  .object({
+    /** HTTP port of the AI connector (the chart's containerPort). */
+    port: port.default(4084),
+    host: z.string().default('0.0.0.0'),
+    server: z
+      .object({ apiPrefix: z.string().default('/athena/v1,/nexus/v3') })
+      .strict()
+      .default({}),
+    nexus: z
+      .object({
+        url: z.string().default(''),
+        apiPrefix: z.string().default('/nexus/v3'),
+        apiKey: z.string().default(''),
+        timeout: z.number().int().min(1).default(10_000),
+      })
+      .strict()
+      .default({}),
+    db: z
+      .object({
+        host: z.string().default(''),
+        port: port.default(5432),
+        user: z.string().default('nexus'),
+        password: z.string().default(''),
+        database: z.string().default('nexus'),
+        ssl: bool.default(false),
+      })
+      .strict()
+      .default({}),
+    redis: z
+      .object({
+        nodes: z.string().default(''),
+        password: z.string().default(''),
+        cluster: bool.default(false),
+        tls: bool.default(false),
+      })
+      .strict()
+      .default({}),
+    google: z
+      .object({ speechApiKey: z.string().default('') })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export const configSchema = z.object({ nexus: nexusSchema.default({}), athena: athenaSchema.default({}) }).strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type NexusConfig = Config['nexus'];
+export type AthenaConfig = Config['athena'];
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Leaf = { path: string[]; env: string; kind: 'string' | 'number' | 'boolean' | 'enum'; description?: string };
+
+function unwrap(schema: z.ZodTypeAny): z.ZodTypeAny {
+  let s = schema;
+  for (;;) {
+    if (s instanceof z.ZodDefault) s = s._def.innerType;
+    else if (s instanceof z.ZodOptional) s = s._def.innerType;
+    else if (s instanceof z.ZodEffects) s = s._def.schema;
+    else return s;
+  }
+}
+
+export function envName(path: string[]): string {
+  return path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+}
+
+/** Every leaf key of the configuration with its env form. */
+export function configLeaves(schema: z.ZodTypeAny = configSchema, prefix: string[] = []): Leaf[] {
+  const s = unwrap(schema);
+  if (s instanceof z.ZodObject) {
+    return Object.entries(s.shape as Record<string, z.ZodTypeAny>).flatMap(([k, v]) =>
+      configLeaves(v, [...prefix, k]),
+    );
+  }
+  const kind =
+    s instanceof z.ZodBoolean
+      ? 'boolean'
+      : s instanceof z.ZodNumber
+        ? 'number'
+        : s instanceof z.ZodEnum
+          ? 'enum'
+          : 'string';
+  return [{ path: prefix, env: envName(prefix), kind }];
+}
+
+function defaultsOf(path: string[]): unknown {
+  let v: any = configSchema.parse({});
+  for (const p of path) v = v?.[p];
+  return v;
+}
+
+/** Rows for the documentation: env name, key, default. */
+export function envTable(): Array<{ env: string; key: string; default: unknown }> {
+  return configLeaves().map((l) => ({ env: l.env, key: l.path.join('.'), default: defaultsOf(l.path) }));
+}
+
+function coerce(leaf: Leaf, raw: string): unknown {
+  if (leaf.kind === 'boolean') {
+    const v = raw.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(v)) return true;
+    if (['false', '0', 'no', 'off', ''].includes(v)) return false;
+    throw new ConfigError(`${leaf.env} (${leaf.path.join('.')}): expected true or false, got "${raw}"`);
+  }
+  if (leaf.kind === 'number') {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) {
+      throw new ConfigError(`${leaf.env} (${leaf.path.join('.')}): expected a number, got "${raw}"`);
+    }
+    return n;
+  }
+  return raw;
+}
+
+function setPath(obj: Record<string, any>, path: string[], value: unknown): void {
+  let o = obj;
+  for (const p of path.slice(0, -1)) {
+    if (typeof o[p] !== 'object' || o[p] === null) o[p] = {};
+    o = o[p];
+  }
+  o[path[path.length - 1]] = value;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+export interface LoadOptions {
+  /** Path of a YAML file; defaults to NEXUS_CONFIG. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Values that win over file and env (tests). */
+  overrides?: Record<string, unknown>;
+}
+
+function merge(a: any, b: any): any {
+  if (b === undefined) return a;
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null || Array.isArray(b)) return b;
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = merge(a[k], v);
+  return out;
+}
+
+/** Parses and validates the configuration. A bad value throws a ConfigError naming the key. */
+export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.NEXUS_CONFIG;
+  let raw: Record<string, any> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read the config file ${file}: ${(err as Error).message}`);
+    }
+    try {
+      raw = (parseYaml(text) as Record<string, any>) ?? {};
+    } catch (err) {
+      throw new ConfigError(`the config file ${file} is not valid YAML: ${(err as Error).message}`);
+    }
+    if (typeof raw !== 'object' || Array.isArray(raw)) {
+      throw new ConfigError(`the config file ${file} must be a mapping with nexus: and athena: sections`);
+    }
+  }
+  for (const leaf of configLeaves()) {
+    const v = env[leaf.env];
+    if (v !== undefined) setPath(raw, leaf.path, coerce(leaf, v));
+  }
+  raw = merge(raw, opts.overrides ?? {});
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = issue.path.join('.');
+    const keys = issue.code === 'unrecognized_keys' ? ` (${issue.keys.join(', ')})` : '';
+    const named = key ? `${key}${keys}` : keys.trim();
+    const envHint = key && issue.code !== 'unrecognized_keys' ? ` [env ${envName(issue.path.map(String))}]` : '';
+    throw new ConfigError(`invalid configuration: ${named}${envHint}: ${issue.message}`);
+  }
+  return deepFreeze(parsed.data);
+}

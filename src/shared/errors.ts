@@ -1,0 +1,157 @@
+/**
+ * The one error catalog. Every error a client can see has a stable numeric `code` (sent as
+ * `status.code` in the REST envelope and `error.code` in socket acks), a stable `name`, an HTTP
+ * status and whether retrying the same request may succeed. `docs/errors.md` documents every
+ * entry; a test keeps the two in step.
+ */
+export interface ErrorSpec {
+  readonly code: number;
+  readonly http: number;
+  readonly retryable: boolean;
+  readonly message: string;
+}
+
+export const ERRORS = {
+  // 1xxx: the request itself
+  BAD_REQUEST: { code: 1000, http: 400, retryable: false, message: 'The request is not valid.' },
+  MALFORMED_JSON: { code: 1001, http: 400, retryable: false, message: 'The request body is not valid JSON.' },
+  UNSUPPORTED_MEDIA_TYPE: {
+    code: 1002,
+    http: 415,
+    retryable: false,
+    message: 'Send the body as application/json or application/x-www-form-urlencoded.',
+  },
+  PAYLOAD_TOO_LARGE: { code: 1003, http: 413, retryable: false, message: 'The request body is too large.' },
+  VALIDATION_FAILED: { code: 1004, http: 400, retryable: false, message: 'A field of the request is not valid.' },
+  NOT_FOUND: { code: 1005, http: 404, retryable: false, message: 'There is nothing at this path.' },
+  METHOD_NOT_ALLOWED: {
+    code: 1006,
+    http: 405,
+    retryable: false,
+    message: 'This path does not accept that method.',
+  },
+  CONFLICT: { code: 1007, http: 409, retryable: false, message: 'The resource already exists.' },
+  UNKNOWN_SERVICE: {
+    code: 1008,
+    http: 400,
+    retryable: false,
+    message: 'The service name is not one this gateway knows.',
+  },
+  // 2xxx: identity and permissions
+  UNAUTHENTICATED: { code: 2000, http: 401, retryable: false, message: 'A valid credential is required.' },
+  INVALID_API_KEY: {
+    code: 2001,
+    http: 401,
+    retryable: false,
+    message: 'The x-api-key is unknown, revoked, disabled or expired.',
+  },
+  INVALID_TOKEN: { code: 2002, http: 401, retryable: false, message: 'The bearer token is not valid.' },
+  FORBIDDEN: {
+    code: 2003,
+    http: 403,
+    retryable: false,
+    message: 'The credential does not grant this operation.',
+  },
+  TENANT_MISMATCH: {
+    code: 2004,
+    http: 403,
+    retryable: false,
+    message: 'The credential belongs to another tenant.',
+  },
+  CCID_REQUIRED: {
+    code: 2005,
+    http: 400,
+    retryable: false,
+    message: 'A cluster credential must name the tenant in the x-ccid header.',
+  },
+  RATE_LIMITED: {
+    code: 2006,
+    http: 429,
+    retryable: true,
+    message: 'Too many requests for this API key; retry after the time in Retry-After.',
+  },
+  INVALID_SIGNATURE: {
+    code: 2007,
+    http: 401,
+    retryable: false,
+    message: 'The request signature does not verify.',
+  },
+  // 3xxx: resources
+  TENANT_NOT_FOUND: { code: 3000, http: 404, retryable: false, message: 'The tenant does not exist.' },
+  API_KEY_NOT_FOUND: { code: 3001, http: 404, retryable: false, message: 'The API key does not exist.' },
+  SERVICE_NOT_FOUND: {
+    code: 3002,
+    http: 404,
+    retryable: false,
+    message: 'The service is not provisioned for this tenant.',
+  },
+  TENANT_EXISTS: { code: 3003, http: 409, retryable: false, message: 'A tenant with this id already exists.' },
+  SERVICE_EXISTS: {
+    code: 3004,
+    http: 409,
+    retryable: false,
+    message: 'The service is already provisioned; use PUT to replace it.',
+  },
+  // 9xxx: the gateway
+  INTERNAL: { code: 9000, http: 500, retryable: true, message: 'The gateway failed to handle the request.' },
+  UNAVAILABLE: {
+    code: 9001,
+    http: 503,
+    retryable: true,
+    message: 'A backing store is unavailable; retry shortly.',
+  },
+  SHUTTING_DOWN: {
+    code: 9002,
+    http: 503,
+    retryable: true,
+    message: 'This node is shutting down; retry against another node.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorName = keyof typeof ERRORS;
+
+export interface ErrorDetail {
+  /** The dotted path of the offending field, e.g. `data.channels.0.channelId`. */
+  field?: string;
+  [key: string]: unknown;
+}
+
+export class AppError extends Error {
+  readonly errorName: ErrorName;
+  readonly code: number;
+  readonly http: number;
+  readonly retryable: boolean;
+  readonly details?: ErrorDetail;
+
+  constructor(name: ErrorName, message?: string, details?: ErrorDetail, options?: { cause?: unknown }) {
+    const spec: ErrorSpec = ERRORS[name];
+    super(message ?? spec.message, options);
+    this.name = 'AppError';
+    this.errorName = name;
+    this.code = spec.code;
+    this.http = spec.http;
+    this.retryable = spec.retryable;
+    this.details = details;
+  }
+
+  /** The client-visible shape: never a stack, never a cause. */
+  toJSON(): { code: number; name: ErrorName; message: string; retryable: boolean; details?: ErrorDetail } {
+    return {
+      code: this.code,
+      name: this.errorName,
+      message: this.message,
+      retryable: this.retryable,
+      ...(this.details ? { details: this.details } : {}),
+    };
+  }
+}
+
+export function isAppError(err: unknown): err is AppError {
+  return err instanceof AppError;
+}
+
+/** Wraps anything thrown into an AppError, once, at the edge. */
+export function toAppError(err: unknown): AppError {
+  if (isAppError(err)) return err;
+  return new AppError('INTERNAL', undefined, undefined, { cause: err });
+}

@@ -1,0 +1,79 @@
+/**
+ * Request bodies: JSON and `application/x-www-form-urlencoded` (with bracketed keys such as
+ * `data[firstName]`, as the suite's widgets send them). Anything else is refused unless the route
+ * asks for the raw bytes.
+ */
+import { AppError } from '../errors.js';
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
+
+/** `a[b][c]=1&a[d][]=2` → `{ a: { b: { c: '1' }, d: ['2'] } }`. */
+export function parseForm(text: string): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null);
+  const params = new URLSearchParams(text);
+  for (const [rawKey, value] of params) {
+    const m = /^([^[\]]+)((?:\[[^[\]]*\])*)$/.exec(rawKey);
+    const parts = m ? [m[1], ...[...m[2].matchAll(/\[([^[\]]*)\]/g)].map((x) => x[1])] : [rawKey];
+    if (parts.some((p) => FORBIDDEN_KEYS.has(p))) continue;
+    let node: any = out;
+    for (let i = 0; i < parts.length; i++) {
+      const key = parts[i];
+      const last = i === parts.length - 1;
+      if (key === '') {
+        // `a[]=x`: append to an array
+        if (!Array.isArray(node)) break;
+        if (last) node.push(value);
+        else {
+          const child = Object.create(null);
+          node.push(child);
+          node = child;
+        }
+        continue;
+      }
+      if (last) {
+        if (Array.isArray(node)) node.push(value);
+        else node[key] = value;
+      } else {
+        const nextIsArray = parts[i + 1] === '';
+        if (node[key] === undefined || typeof node[key] !== 'object') node[key] = nextIsArray ? [] : Object.create(null);
+        node = node[key];
+      }
+    }
+  }
+  return plain(out) as Record<string, unknown>;
+}
+
+/** Null-prototype objects become ordinary ones so that validators and JSON treat them as usual. */
+function plain(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === 'object') {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) o[k] = plain(x);
+    return o;
+  }
+  return v;
+}
+
+export type BodyKind = 'json' | 'form' | 'raw';
+
+export function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0].trim().toLowerCase();
+}
+
+/** Parses a body by its content type. An empty body is `undefined`. */
+export function parseBody(raw: Buffer, contentType: string | undefined, accept: BodyKind[]): unknown {
+  if (raw.length === 0) return undefined;
+  const type = mediaType(contentType);
+  if ((type === 'application/json' || type.endsWith('+json')) && accept.includes('json')) {
+    try {
+      return JSON.parse(raw.toString('utf8'), (k, v) => (FORBIDDEN_KEYS.has(k) ? undefined : v));
+    } catch {
+      throw new AppError('MALFORMED_JSON');
+    }
+  }
+  if (type === 'application/x-www-form-urlencoded' && accept.includes('form')) {
+    return parseForm(raw.toString('utf8'));
+  }
+  if (accept.includes('raw')) return undefined;
+  throw new AppError('UNSUPPORTED_MEDIA_TYPE', undefined, { contentType: type || '(none)' });
+}
