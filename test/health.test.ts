@@ -17,7 +17,8 @@ describe.each(engines())('health on %s engines', (engine) => {
     expect(r.body.state).toBe('green');
     expect(r.body.db).toEqual({ ready: true });
     expect(r.body.cache).toEqual({ ready: true, state: 'READY' });
-    for (const k of ['buildInfo', 'startTime', 'os', 'upTime', 'memoryUsage']) expect(r.body).toHaveProperty(k);
+    for (const k of ['buildInfo', 'startTime', 'os', 'upTime', 'memoryUsage'])
+      expect(r.body).toHaveProperty(k);
     expect(r.headers.get('x-b3-traceid')).toMatch(/^[0-9a-f]{16}$/);
   });
 

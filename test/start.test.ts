@@ -111,7 +111,10 @@ describe('npm start (all-in-one) on embedded defaults', () => {
   it('reads the YAML file named by NEXUS_CONFIG, with env winning over it', async () => {
     const dir = tempDir();
     const file = join(dir, 'config.yaml');
-    writeFileSync(file, `nexus:\n  port: 1\n  metricsPort: 0\n  adminToken: from-yaml\n  dataDir: ${dir}\nathena:\n  port: 0\n`);
+    writeFileSync(
+      file,
+      `nexus:\n  port: 1\n  metricsPort: 0\n  adminToken: from-yaml\n  dataDir: ${dir}\nathena:\n  port: 0\n`,
+    );
     const p = start('all-in-one.ts', { NEXUS_CONFIG: file, NEXUS_PORT: '0' });
     const [, port] = await p.waitFor(/nexus +http:\/\/[\d.]+:(\d+)/);
     expect(Number(port)).toBeGreaterThan(1);

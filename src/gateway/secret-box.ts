@@ -23,7 +23,12 @@ export class SecretBox {
     const c = createCipheriv('aes-256-gcm', this.key, nonce);
     c.setAAD(Buffer.from(aad));
     const ct = Buffer.concat([c.update(JSON.stringify(value ?? {}), 'utf8'), c.final()]);
-    return ['v1', nonce.toString('base64url'), ct.toString('base64url'), c.getAuthTag().toString('base64url')].join('.');
+    return [
+      'v1',
+      nonce.toString('base64url'),
+      ct.toString('base64url'),
+      c.getAuthTag().toString('base64url'),
+    ].join('.');
   }
 
   open<T = unknown>(sealed: string, aad: string): T {

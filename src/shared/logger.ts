@@ -21,7 +21,9 @@ export const REDACT_PATHS = [
   '*.clientSecret',
 ];
 
-export function createLogger(opts: { level?: string; name?: string; destination?: DestinationStream } = {}): Logger {
+export function createLogger(
+  opts: { level?: string; name?: string; destination?: DestinationStream } = {},
+): Logger {
   return pino(
     {
       level: opts.level ?? 'info',

@@ -13,13 +13,17 @@ export function createRegistry(prefix: string): client.Registry {
 }
 
 export function counter(registry: client.Registry, name: string, help: string, labelNames: string[] = []) {
-  return (registry.getSingleMetric(name) as client.Counter<string>) ??
-    new client.Counter({ name, help, labelNames, registers: [registry] });
+  return (
+    (registry.getSingleMetric(name) as client.Counter<string>) ??
+    new client.Counter({ name, help, labelNames, registers: [registry] })
+  );
 }
 
 export function gauge(registry: client.Registry, name: string, help: string, labelNames: string[] = []) {
-  return (registry.getSingleMetric(name) as client.Gauge<string>) ??
-    new client.Gauge({ name, help, labelNames, registers: [registry] });
+  return (
+    (registry.getSingleMetric(name) as client.Gauge<string>) ??
+    new client.Gauge({ name, help, labelNames, registers: [registry] })
+  );
 }
 
 export function histogram(
@@ -29,6 +33,8 @@ export function histogram(
   labelNames: string[] = [],
   buckets?: number[],
 ) {
-  return (registry.getSingleMetric(name) as client.Histogram<string>) ??
-    new client.Histogram({ name, help, labelNames, buckets, registers: [registry] });
+  return (
+    (registry.getSingleMetric(name) as client.Histogram<string>) ??
+    new client.Histogram({ name, help, labelNames, buckets, registers: [registry] })
+  );
 }

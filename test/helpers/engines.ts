@@ -8,11 +8,14 @@ import pg from 'pg';
 
 export type Engine = 'embedded' | 'real';
 
-export function realEngines(): { pg: { host: string; port: number; user: string; password: string }; redis: string } | undefined {
+export function realEngines():
+  | { pg: { host: string; port: number; user: string; password: string }; redis: string }
+  | undefined {
   const host = process.env.TEST_PG_HOST;
   const redis = process.env.TEST_REDIS_NODES;
   if (!host || !redis) {
-    if (process.env.CI === 'true') throw new Error('CI must set TEST_PG_HOST and TEST_REDIS_NODES (see .ci/run)');
+    if (process.env.CI === 'true')
+      throw new Error('CI must set TEST_PG_HOST and TEST_REDIS_NODES (see .ci/run)');
     return undefined;
   }
   return {

@@ -54,6 +54,9 @@ export function healthRoutes(router: Router, deps: HealthDeps): void {
   router.get('/health/live', () => json(200, { state: 'alive' }));
   router.get('/health/ready', async () => {
     const body = await healthDetail(deps);
-    return json(body.state === 'green' ? 200 : 503, { state: body.state, ...(body.reasons ? { reasons: body.reasons } : {}) });
+    return json(body.state === 'green' ? 200 : 503, {
+      state: body.state,
+      ...(body.reasons ? { reasons: body.reasons } : {}),
+    });
   });
 }

@@ -21,7 +21,9 @@ export function packageRoot(): string {
   return dir;
 }
 
-export function migrationFiles(dir = join(packageRoot(), 'migrations')): Array<{ version: string; sql: string }> {
+export function migrationFiles(
+  dir = join(packageRoot(), 'migrations'),
+): Array<{ version: string; sql: string }> {
   return readdirSync(dir)
     .filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f))
     .sort()
@@ -36,7 +38,11 @@ export async function migrate(db: Database, log: Logger): Promise<string[]> {
     await q.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
     );
-    const done = new Set((await q.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+    const done = new Set(
+      (await q.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map(
+        (r) => r.version,
+      ),
+    );
     for (const m of migrationFiles()) {
       if (done.has(m.version)) continue;
       await q.query(m.sql);

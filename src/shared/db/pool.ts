@@ -49,16 +49,28 @@ export class Database implements Queryable {
     const p = opts.metricPrefix ?? 'nexus';
     this.m = reg
       ? {
-          connect: counter(reg, `${p}_db_connect_total`, 'The total number of database connections opened.', ['db']),
-          disconnect: counter(reg, `${p}_db_disconnect_total`, 'The total number of database connections closed.', [
+          connect: counter(reg, `${p}_db_connect_total`, 'The total number of database connections opened.', [
             'db',
           ]),
-          request: counter(reg, `${p}_db_request_total`, 'The total number of database requests sent.', ['db']),
-          success: counter(reg, `${p}_db_success_total`, 'The total number of database requests that succeeded.', [
+          disconnect: counter(
+            reg,
+            `${p}_db_disconnect_total`,
+            'The total number of database connections closed.',
+            ['db'],
+          ),
+          request: counter(reg, `${p}_db_request_total`, 'The total number of database requests sent.', [
             'db',
-            'command',
           ]),
-          errors: counter(reg, `${p}_db_errors_total`, 'The total number of database errors.', ['db', 'code']),
+          success: counter(
+            reg,
+            `${p}_db_success_total`,
+            'The total number of database requests that succeeded.',
+            ['db', 'command'],
+          ),
+          errors: counter(reg, `${p}_db_errors_total`, 'The total number of database errors.', [
+            'db',
+            'code',
+          ]),
           duration: histogram(
             reg,
             `${p}_db_request_duration_milliseconds`,
@@ -93,8 +105,15 @@ export class Database implements Queryable {
       const { PGlite } = await import('@electric-sql/pglite');
       const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
       if (this.opts.embeddedDir) mkdirSync(this.opts.embeddedDir, { recursive: true });
-      this.pglite = await PGlite.create(this.opts.embeddedDir ? join(this.opts.embeddedDir, 'pgdata') : undefined);
-      this.socketServer = new PGLiteSocketServer({ db: this.pglite, host: '127.0.0.1', port: 0, maxConnections: 4 });
+      this.pglite = await PGlite.create(
+        this.opts.embeddedDir ? join(this.opts.embeddedDir, 'pgdata') : undefined,
+      );
+      this.socketServer = new PGLiteSocketServer({
+        db: this.pglite,
+        host: '127.0.0.1',
+        port: 0,
+        maxConnections: 4,
+      });
       await this.socketServer.start();
       const { host, port } = this.connectionInfo();
       cfg = { host, port, user: 'postgres', database: 'postgres', max: 1 };
@@ -138,7 +157,10 @@ export class Database implements Queryable {
     return Math.round((performance.now() - t) * 100) / 100;
   }
 
-  async query<R extends Record<string, any> = any>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+  async query<R extends Record<string, any> = any>(
+    text: string,
+    params?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
     if (!this.pool) throw new Error('database not started');
     return this.instrumented(this.pool, text, params);
   }
