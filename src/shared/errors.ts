@@ -92,6 +92,45 @@ export const ERRORS = {
     retryable: false,
     message: 'The service is already provisioned; use PUT to replace it.',
   },
+  // 41xx: routing, agents, interactions
+  ENDPOINT_NOT_FOUND: {
+    code: 4100,
+    http: 404,
+    retryable: false,
+    message: 'The chat endpoint is not provisioned for this tenant.',
+  },
+  AGENT_NOT_FOUND: { code: 4101, http: 404, retryable: false, message: 'The agent is not provisioned for this tenant.' },
+  INTERACTION_NOT_FOUND: { code: 4102, http: 404, retryable: false, message: 'The interaction does not exist.' },
+  INTERACTION_STATE: {
+    code: 4103,
+    http: 409,
+    retryable: false,
+    message: "The interaction's state does not allow this operation; read it again.",
+  },
+  INTERACTION_DONE: {
+    code: 4104,
+    http: 409,
+    retryable: false,
+    message: 'The interaction is done and can no longer change.',
+  },
+  NOT_ASSIGNED_AGENT: {
+    code: 4105,
+    http: 403,
+    retryable: false,
+    message: 'The conversation is not assigned to this agent.',
+  },
+  AGENT_AT_CAPACITY: {
+    code: 4106,
+    http: 409,
+    retryable: true,
+    message: 'The agent has no room for another conversation.',
+  },
+  AGENT_NOT_AVAILABLE: {
+    code: 4107,
+    http: 409,
+    retryable: true,
+    message: 'The agent is not ready or not connected.',
+  },
   // 9xxx: the gateway
   INTERNAL: { code: 9000, http: 500, retryable: true, message: 'The gateway failed to handle the request.' },
   UNAVAILABLE: {
