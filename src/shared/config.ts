@@ -95,6 +95,21 @@ export const nexusSchema = z
       })
       .strict()
       .default({}),
+    /** The browser surfaces under /ux (widget, agent console, demo). */
+    ux: z
+      .object({
+        /**
+         * The /ux/demo page and its one-click demo tenant. `auto`: on only on the embedded defaults
+         * (no db.host, no redis.nodes), i.e. a local `npm start`; `on`/`off` force it.
+         */
+        demo: z.enum(['auto', 'on', 'off']).default('auto'),
+        /** CSP frame-ancestors of the agent console: who may frame it (space-separated sources). */
+        frameAncestors: z.string().default('*'),
+        /** Comma-separated origins allowed to hand the console its agent token by postMessage. */
+        parentOrigins: z.string().default(''),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 

@@ -131,6 +131,25 @@ export const ERRORS = {
     retryable: true,
     message: 'The agent is not ready or not connected.',
   },
+  // 42xx: browser surfaces (/ux)
+  UX_NOT_BUILT: {
+    code: 4200,
+    http: 503,
+    retryable: false,
+    message: 'The browser bundles are not built; run npm run build:web on the gateway.',
+  },
+  UX_DEMO_DISABLED: {
+    code: 4201,
+    http: 404,
+    retryable: false,
+    message: 'The demo is off on this gateway (nexus.ux.demo).',
+  },
+  UX_DEMO_PROVISIONING_FAILED: {
+    code: 4202,
+    http: 503,
+    retryable: true,
+    message: 'The demo tenant could not be provisioned; see the gateway log.',
+  },
   // 9xxx: the gateway
   INTERNAL: { code: 9000, http: 500, retryable: true, message: 'The gateway failed to handle the request.' },
   UNAVAILABLE: {
