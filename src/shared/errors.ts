@@ -92,6 +92,82 @@ export const ERRORS = {
     retryable: false,
     message: 'The service is already provisioned; use PUT to replace it.',
   },
+  // 31xx: provisioned services and channels
+  CHANNEL_NOT_FOUND: {
+    code: 3100,
+    http: 404,
+    retryable: false,
+    message: 'The channel section is not provisioned for this tenant.',
+  },
+  CHANNEL_ID_TAKEN: {
+    code: 3101,
+    http: 409,
+    retryable: false,
+    message: 'This channelId (sender id or email domain) is already provisioned; a channelId routes to one place only.',
+  },
+  SERVICE_SECRET_UNREADABLE: {
+    code: 3102,
+    http: 500,
+    retryable: false,
+    message: "The service's stored secret does not decrypt (another secretsKey, or the row was altered).",
+  },
+  // 40xx: consumer and agent chat (sessions, messages, sockets)
+  INVALID_CLIENT_TOKEN: {
+    code: 4000,
+    http: 401,
+    retryable: false,
+    message: 'The client token (x-nexus-client-key) is missing, expired or not valid.',
+  },
+  SESSION_MISMATCH: {
+    code: 4001,
+    http: 403,
+    retryable: false,
+    message: 'The client token belongs to another chat session.',
+  },
+  SESSION_NOT_FOUND: { code: 4002, http: 404, retryable: false, message: 'The chat session does not exist.' },
+  SESSION_ENDED: {
+    code: 4003,
+    http: 409,
+    retryable: false,
+    message: 'The chat session has ended; start a new session.',
+  },
+  CONVERSATION_NOT_FOUND: { code: 4004, http: 404, retryable: false, message: 'The conversation does not exist.' },
+  CONVERSATION_CLOSED: {
+    code: 4005,
+    http: 409,
+    retryable: false,
+    message: 'The conversation is done and takes no more messages.',
+  },
+  UNKNOWN_EVENT: {
+    code: 4006,
+    http: 400,
+    retryable: false,
+    message: 'This socket namespace does not handle that event.',
+  },
+  MESSAGE_RATE_LIMITED: {
+    code: 4007,
+    http: 429,
+    retryable: true,
+    message: 'Too many messages from this connection; slow down and retry.',
+  },
+  INVALID_AGENT_TOKEN: {
+    code: 4008,
+    http: 401,
+    retryable: false,
+    message: 'The agent token is missing, expired or not valid.',
+  },
+  NOT_CONVERSATION_AGENT: {
+    code: 4009,
+    http: 403,
+    retryable: false,
+    message: 'The agent is not a participant of this conversation.',
+  },
+  ROUTING_UNAVAILABLE: {
+    code: 4010,
+    http: 503,
+    retryable: true,
+    message: 'Agent routing is not available on this gateway yet.',
+  },
   // 41xx: routing, agents, interactions
   ENDPOINT_NOT_FOUND: {
     code: 4100,
