@@ -23,18 +23,19 @@ interface Shape {
   secret?: z.ZodTypeAny;
 }
 
-function service(shape: Shape = {}) {
+export type ServiceBody = { url?: string; data: Record<string, unknown>; secret: Record<string, unknown> };
+export type ServiceSchema = z.ZodType<ServiceBody, z.ZodTypeDef, unknown>;
+
+function service(shape: Shape = {}): ServiceSchema {
+  // The parts are typed loosely (ZodTypeAny) so the table can hold every shape; the result is one type.
   return z
     .object({
       url: shape.url ?? anyUrl,
       data: (shape.data ?? free).default({}),
       secret: (shape.secret ?? free).default({}),
     })
-    .strict();
+    .strict() as unknown as ServiceSchema;
 }
-
-export type ServiceBody = { url?: string; data: Record<string, unknown>; secret: Record<string, unknown> };
-export type ServiceSchema = z.ZodType<ServiceBody, z.ZodTypeDef, unknown>;
 
 // --- SMS and email selectors -------------------------------------------------------------------
 
