@@ -95,6 +95,33 @@ export const nexusSchema = z
       })
       .strict()
       .default({}),
+    /** Consumer and agent chat: tokens, the group-commit writer, socket limits. */
+    chat: z
+      .object({
+        /**
+         * HS256 key (at least 32 characters) that signs client and agent tokens. Empty: generated once
+         * into `dataDir/token.key`. Every node of a deployment must share it.
+         */
+        tokenKey: z.string().default(''),
+        /** Lifetime of a consumer client token, in seconds. */
+        clientTokenTtl: z.number().int().min(60).default(86_400),
+        /** Lifetime of an agent token, in seconds. */
+        agentTokenTtl: z.number().int().min(60).default(43_200),
+        /** Group commit: longest wait before a batch of messages is committed, in milliseconds. */
+        commitWindowMs: z.number().min(0).max(1000).default(2),
+        /** Group commit: a batch is committed at once when this many messages are pending. */
+        commitMaxBatch: z.number().int().min(1).max(5000).default(256),
+        /** Messages one socket may send per second (token bucket, refilled evenly). */
+        socketMessagesPerSecond: z.number().min(0.1).default(20),
+        /** Burst of messages one socket may send at once. */
+        socketMessageBurst: z.number().int().min(1).default(60),
+        /** Typing events one socket (or REST session) may send per second; extra ones are dropped. */
+        typingPerSecond: z.number().min(0.1).default(5),
+        /** Largest socket.io frame accepted, in bytes (larger frames close the connection). */
+        maxFrameBytes: z.number().int().min(1024).default(65_536),
+      })
+      .strict()
+      .default({}),
     /** The browser surfaces under /ux (widget, agent console, demo). */
     ux: z
       .object({
