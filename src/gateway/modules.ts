@@ -1,6 +1,8 @@
 /** The table of the gateway's route modules, in one place. */
+import { apiKeyRoutes } from './apikeys/routes.js';
 import { channelRoutes } from './channels/routes.js';
 import type { RouteModule } from './deps.js';
 import { serviceRoutes } from './services/routes.js';
+import { tenantRoutes } from './tenants/routes.js';
 
-export const ROUTE_MODULES: RouteModule[] = [serviceRoutes, channelRoutes];
+export const ROUTE_MODULES: RouteModule[] = [tenantRoutes, apiKeyRoutes, serviceRoutes, channelRoutes];

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DestinationStream } from 'pino';
 import { loadConfig, type NexusConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createNexus, type Nexus } from '../../src/gateway/nexus.js';
@@ -27,10 +28,25 @@ export interface StartOptions {
   nexus?: Record<string, unknown>;
   /** Keep the embedded database on disk (restart tests) instead of in memory. */
   onDisk?: boolean;
+  /** Where the JSON log lines go (tests that inspect logs); with it the level defaults to `debug`. */
+  logDestination?: DestinationStream;
+  /**
+   * Another gateway on the SAME data (real engines only: database, Redis prefix, data dir, admin
+   * token), like a second node of one deployment. Its cleanup leaves the data to the first one.
+   */
+  shareWith?: TestNexus;
 }
 
 export async function startNexus(opts: StartOptions = {}): Promise<TestNexus> {
   const engine = opts.engine ?? 'embedded';
+  if (opts.shareWith) {
+    if (!opts.shareWith.config.db.host) throw new Error('shareWith needs a gateway on the real engines');
+    const config = loadConfig({
+      env: {},
+      overrides: { nexus: merge(opts.shareWith.config, opts.nexus ?? {}) },
+    }).nexus;
+    return boot(config, async () => undefined, opts.logDestination);
+  }
   const dataDir = mkdtempSync(join(tmpdir(), 'nexus-test-'));
   let dropDb: (() => Promise<void>) | undefined;
   const base: Record<string, any> = {
@@ -39,7 +55,7 @@ export async function startNexus(opts: StartOptions = {}): Promise<TestNexus> {
     host: '127.0.0.1',
     dataDir,
     adminToken: `admin-${randomBytes(8).toString('hex')}`,
-    logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
+    logLevel: process.env.TEST_LOG_LEVEL ?? (opts.logDestination ? 'debug' : 'silent'),
     db: { embeddedInMemory: !opts.onDisk },
   };
   if (engine === 'real') {
@@ -47,18 +63,32 @@ export async function startNexus(opts: StartOptions = {}): Promise<TestNexus> {
     if (!real) throw new Error('real engines requested but not configured');
     const { database, drop } = await freshDatabase();
     dropDb = drop;
-    base.db = { host: real.pg.host, port: real.pg.port, user: real.pg.user, password: real.pg.password, database };
+    base.db = {
+      host: real.pg.host,
+      port: real.pg.port,
+      user: real.pg.user,
+      password: real.pg.password,
+      database,
+    };
     base.redis = { nodes: real.redis, keyPrefix: `t${randomBytes(4).toString('hex')}:` };
   }
   const config = loadConfig({ env: {}, overrides: { nexus: merge(base, opts.nexus ?? {}) } }).nexus;
-  return boot(config, async () => {
-    await dropDb?.();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  return boot(
+    config,
+    async () => {
+      await dropDb?.();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+    opts.logDestination,
+  );
 }
 
-async function boot(config: NexusConfig, cleanup: () => Promise<void>): Promise<TestNexus> {
-  const log = createLogger({ level: config.logLevel });
+async function boot(
+  config: NexusConfig,
+  cleanup: () => Promise<void>,
+  destination?: DestinationStream,
+): Promise<TestNexus> {
+  const log = createLogger({ level: config.logLevel, destination });
   const nexus = createNexus(config, log);
   await nexus.start();
   const t: TestNexus = {
@@ -73,14 +103,15 @@ async function boot(config: NexusConfig, cleanup: () => Promise<void>): Promise<
     },
     restart: async () => {
       await nexus.close();
-      return boot(config, cleanup);
+      return boot(config, cleanup, destination);
     },
   };
   return t;
 }
 
 function merge(a: any, b: any): any {
-  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null || Array.isArray(b)) return b;
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null || Array.isArray(b))
+    return b;
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) out[k] = merge(a[k], v);
   return out;
