@@ -11,6 +11,14 @@ export interface StateOptions {
   cluster: boolean;
   tls: boolean;
   password: string;
+  /** Verify the Redis server's certificate (default true); false accepts a self-signed one. */
+  tlsRejectUnauthorized?: boolean;
+  /** PEM file of a private CA that signed the Redis server's certificate. */
+  tlsCaFile?: string;
+  /** How long `start()` waits for Redis (default 10 s). */
+  connectTimeoutMs?: number;
+  /** A Redis command without a reply after this long fails as UNAVAILABLE (default 5 s). */
+  commandTimeoutMs?: number;
   keyPrefix: string;
   log: Logger;
   registry?: Registry;

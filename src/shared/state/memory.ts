@@ -1,5 +1,13 @@
 /** In-process drivers: the embedded default. Correct for one node; they share nothing across processes. */
-import type { KeyValueStore, PubSub, RateDecision, RateLimiter, SharedState, StateHealth, Unsubscribe } from './types.js';
+import type {
+  KeyValueStore,
+  PubSub,
+  RateDecision,
+  RateLimiter,
+  SharedState,
+  StateHealth,
+  Unsubscribe,
+} from './types.js';
 
 interface Entry {
   value: string;
@@ -34,10 +42,12 @@ export class MemoryKeyValueStore implements KeyValueStore {
   }
 
   async set(key: string, value: string, ttlMs?: number): Promise<void> {
+    checkTtl(ttlMs);
     this.map.set(key, { value, expiresAt: ttlMs ? Date.now() + ttlMs : Number.POSITIVE_INFINITY });
   }
 
   async setIfAbsent(key: string, value: string, ttlMs?: number): Promise<boolean> {
+    checkTtl(ttlMs);
     if (this.live(key)) return false;
     await this.set(key, value, ttlMs);
     return true;
@@ -50,6 +60,8 @@ export class MemoryKeyValueStore implements KeyValueStore {
   }
 
   async increment(key: string, by = 1, ttlMs?: number): Promise<number> {
+    checkIncrement(by);
+    checkTtl(ttlMs);
     const e = this.live(key);
     if (e && !/^-?\d+$/.test(e.value)) throw new Error(`value at ${key} is not an integer`);
     const n = (e ? Number(e.value) : 0) + by;
@@ -65,6 +77,25 @@ export class MemoryKeyValueStore implements KeyValueStore {
   }
 }
 
+/** Both drivers refuse the same arguments, before touching anything. */
+export function checkTtl(ttlMs: number | undefined): void {
+  if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs >= 0)) {
+    throw new RangeError(`ttlMs must be a positive number, got ${ttlMs}`);
+  }
+}
+
+export function checkIncrement(by: number): void {
+  if (!Number.isSafeInteger(by)) throw new RangeError(`increment must be an integer, got ${by}`);
+}
+
+export function checkBucket(capacity: number, periodMs: number, cost: number): void {
+  if (!(Number.isFinite(capacity) && capacity > 0))
+    throw new RangeError(`capacity must be positive, got ${capacity}`);
+  if (!(Number.isFinite(periodMs) && periodMs > 0))
+    throw new RangeError(`periodMs must be positive, got ${periodMs}`);
+  if (!(Number.isFinite(cost) && cost >= 0)) throw new RangeError(`cost must not be negative, got ${cost}`);
+}
+
 /** The token bucket, computed the same way as the Redis script. */
 export function takeTokens(
   bucket: { tokens: number; at: number } | undefined,
@@ -74,7 +105,7 @@ export function takeTokens(
   cost: number,
 ): { bucket: { tokens: number; at: number }; decision: RateDecision } {
   const rate = capacity / periodMs; // tokens per ms
-  let tokens = bucket ? Math.min(capacity, bucket.tokens + (now - bucket.at) * rate) : capacity;
+  let tokens = bucket ? Math.min(capacity, bucket.tokens + Math.max(0, now - bucket.at) * rate) : capacity;
   const allowed = tokens >= cost;
   if (allowed) tokens -= cost;
   const retryAfterMs = allowed ? 0 : Math.ceil((cost - tokens) / rate);
@@ -89,6 +120,7 @@ export class MemoryRateLimiter implements RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
   async consume(key: string, capacity: number, periodMs: number, cost = 1): Promise<RateDecision> {
+    checkBucket(capacity, periodMs, cost);
     const { bucket, decision } = takeTokens(this.buckets.get(key), Date.now(), capacity, periodMs, cost);
     this.buckets.set(key, bucket);
     if (this.buckets.size > 100_000) {
@@ -115,13 +147,14 @@ export class MemoryPubSub implements PubSub {
   }
 
   async subscribe(channel: string, onMessage: (m: string) => void): Promise<Unsubscribe> {
-    let set = this.subs.get(channel);
-    if (!set) this.subs.set(channel, (set = new Set()));
+    const set = this.subs.get(channel) ?? new Set<(m: string) => void>();
+    this.subs.set(channel, set);
     const fn = (m: string) => onMessage(m);
     set.add(fn);
     return async () => {
       set.delete(fn);
-      if (set.size === 0) this.subs.delete(channel);
+      // Only this set: after it emptied once, a later subscriber has a new one.
+      if (set.size === 0 && this.subs.get(channel) === set) this.subs.delete(channel);
     };
   }
 }

@@ -1,3 +1,5 @@
+import type { Cluster, Redis } from 'ioredis';
+
 /**
  * Small interfaces for the realtime state that several nodes share. Each has an in-process driver
  * (the embedded default, one node only) and a Redis driver; one contract suite runs against both.
@@ -52,6 +54,8 @@ export interface SharedState {
   readonly rateLimiter: RateLimiter;
   readonly pubsub: PubSub;
   readonly health: StateHealth;
+  /** The Redis driver's connections (commands, subscriptions), for the socket.io Redis adapter. */
+  readonly redisClients?: { readonly pub: Redis | Cluster; readonly sub: Redis | Cluster };
   start(): Promise<void>;
   close(): Promise<void>;
 }
