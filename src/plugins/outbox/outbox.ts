@@ -1,0 +1,330 @@
+/**
+ * The durable outbox. `enqueue` runs inside the caller's transaction, so a delivery exists exactly
+ * when the message that causes it does. Workers on every node claim due rows with
+ * `FOR UPDATE SKIP LOCKED` and a lease, oldest first and only the head of each ordering key (so a
+ * conversation's deliveries leave in order), deliver them through the handler of their kind, and
+ * record the outcome: done, a retry with exponential backoff and full jitter, or a dead letter.
+ * A crash mid-delivery leaves the lease to expire and another worker delivers again: at least once.
+ */
+import type { Queryable } from '../../shared/db/pool.js';
+import type { Logger } from '../../shared/logger.js';
+import { counter, gauge, histogram, type Registry } from '../../shared/metrics.js';
+import type { PubSub } from '../../shared/state/types.js';
+import { PluginError } from '../types.js';
+
+export interface OutboxItem {
+  ccid: string;
+  /** Deliveries with the same key leave in order (e.g. the conversation id plus the target). */
+  orderingKey: string;
+  /** Selects the handler: `sms`, `email`, `webhook`, … */
+  kind: string;
+  /** Which instance of the kind: a service name such as `mGageSMS` or `WebhookTransportTarget-ai-connector`. */
+  target: string;
+  payload: Record<string, unknown>;
+  /** A second enqueue with the same key is a no-op (retried inbound requests). */
+  dedupeKey?: string;
+  maxAttempts?: number;
+}
+
+export interface OutboxRow {
+  id: string;
+  ccid: string;
+  orderingKey: string;
+  kind: string;
+  target: string;
+  payload: Record<string, unknown>;
+  state: 'pending' | 'done' | 'dead';
+  attempts: number;
+  maxAttempts: number;
+  nextAttemptAt: string;
+  lastError: string | null;
+  result: unknown;
+  createdAt: string;
+  deliveredAt: string | null;
+}
+
+/** Delivers one row; returns what to record as its result. Throw PluginError to say whether to retry. */
+export type DeliveryHandler = (row: OutboxRow) => Promise<unknown>;
+
+export interface OutboxOptions {
+  db: { tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>; query: Queryable['query'] };
+  log: Logger;
+  registry?: Registry;
+  pubsub?: PubSub;
+  /** Poll interval when nothing wakes the worker. */
+  pollMs?: number;
+  /** How long a claimed row is leased to one worker. */
+  leaseMs?: number;
+  batchSize?: number;
+  /** Backoff base and cap, in ms. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Called after a row is delivered or dead-lettered (delivery states, undelivered marking). */
+  onOutcome?: (row: OutboxRow, outcome: 'done' | 'dead', result: unknown) => Promise<void> | void;
+}
+
+const WAKE_CHANNEL = 'outbox:wake';
+
+function toRow(r: any): OutboxRow {
+  return {
+    id: String(r.id),
+    ccid: r.ccid,
+    orderingKey: r.ordering_key,
+    kind: r.kind,
+    target: r.target,
+    payload: r.payload,
+    state: r.state,
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    nextAttemptAt: new Date(r.next_attempt_at).toISOString(),
+    lastError: r.last_error,
+    result: r.result,
+    createdAt: new Date(r.created_at).toISOString(),
+    deliveredAt: r.delivered_at ? new Date(r.delivered_at).toISOString() : null,
+  };
+}
+
+/** Full jitter: a random delay in [0, min(cap, base·2^(attempt-1))]. */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling * random());
+}
+
+export class Outbox {
+  readonly name = 'outbox';
+  private readonly handlers = new Map<string, DeliveryHandler>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = true;
+  private wakeRequested = false;
+  private inflight: Promise<void> | undefined;
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private readonly m;
+
+  constructor(private readonly opts: OutboxOptions) {
+    const reg = opts.registry;
+    this.m = reg
+      ? {
+          delivered: counter(reg, 'nexus_outbox_delivered_total', 'Outbox deliveries that succeeded.', [
+            'kind',
+          ]),
+          failed: counter(reg, 'nexus_outbox_failures_total', 'Outbox delivery attempts that failed.', [
+            'kind',
+            'retryable',
+          ]),
+          dead: counter(reg, 'nexus_outbox_dead_total', 'Outbox deliveries dead-lettered.', ['kind']),
+          pending: gauge(reg, 'nexus_outbox_pending', 'Outbox deliveries waiting (sampled by the worker).'),
+          lag: histogram(
+            reg,
+            'nexus_outbox_lag_seconds',
+            'Time from enqueue to successful delivery.',
+            ['kind'],
+            [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800],
+          ),
+        }
+      : undefined;
+  }
+
+  /** Registers the handler of a kind; an enqueued kind without a handler stays pending, visible. */
+  handle(kind: string, handler: DeliveryHandler): void {
+    this.handlers.set(kind, handler);
+  }
+
+  /** Writes deliveries inside the caller's transaction. Returns the ids created (folded duplicates omitted). */
+  async enqueue(q: Queryable, items: OutboxItem[]): Promise<string[]> {
+    if (items.length === 0) return [];
+    const values: unknown[] = [];
+    const rows = items.map((it, i) => {
+      values.push(
+        it.ccid,
+        it.orderingKey,
+        it.kind,
+        it.target,
+        JSON.stringify(it.payload),
+        it.dedupeKey ?? null,
+        it.maxAttempts ?? 8,
+      );
+      const b = i * 7;
+      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}::jsonb, $${b + 6}, $${b + 7})`;
+    });
+    const r = await q.query<{ id: string }>(
+      `INSERT INTO outbox (ccid, ordering_key, kind, target, payload, dedupe_key, max_attempts)
+       VALUES ${rows.join(', ')} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
+      values,
+    );
+    return r.rows.map((x) => String(x.id));
+  }
+
+  /** Asks the workers (on every node) to look now rather than at the next poll. */
+  wake(): void {
+    this.wakeRequested = true;
+    void this.opts.pubsub?.publish(WAKE_CHANNEL, '1').catch(() => undefined);
+    this.schedule(0);
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    if (this.opts.pubsub) {
+      this.unsubscribe = await this.opts.pubsub.subscribe(WAKE_CHANNEL, () => {
+        this.wakeRequested = true;
+        this.schedule(0);
+      });
+    }
+    this.schedule(0);
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.unsubscribe?.().catch(() => undefined);
+    this.unsubscribe = undefined;
+    await this.inflight;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.running) return; // the running pass re-checks wakeRequested when it ends
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.inflight = this.pass().finally(() => {
+        this.inflight = undefined;
+      });
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  /** One pass: claim due rows, deliver them concurrently (one per ordering key), record outcomes. */
+  async pass(): Promise<number> {
+    if (this.running) return 0;
+    this.running = true;
+    this.wakeRequested = false;
+    let delivered = 0;
+    try {
+      const rows = await this.claim();
+      delivered = rows.length;
+      await Promise.all(rows.map((row) => this.deliver(row)));
+      if (this.m) {
+        const p = await this.opts.db.query<{ n: string }>(
+          "SELECT count(*) AS n FROM outbox WHERE state = 'pending'",
+        );
+        this.m.pending.set(Number(p.rows[0].n));
+      }
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'outbox pass failed');
+    } finally {
+      this.running = false;
+    }
+    // A full batch or a wake during the pass: go again at once; otherwise poll.
+    this.schedule(
+      delivered >= (this.opts.batchSize ?? 50) || this.wakeRequested ? 0 : (this.opts.pollMs ?? 500),
+    );
+    return delivered;
+  }
+
+  private async claim(): Promise<OutboxRow[]> {
+    const leaseMs = this.opts.leaseMs ?? 60_000;
+    const kinds = [...this.handlers.keys()];
+    if (kinds.length === 0) return [];
+    return this.opts.db.tx(async (q) => {
+      const r = await q.query(
+        `WITH heads AS (
+           SELECT DISTINCT ON (ordering_key) id, next_attempt_at, locked_until, kind
+             FROM outbox WHERE state = 'pending' ORDER BY ordering_key, id
+         ), due AS (
+           SELECT o.id FROM outbox o JOIN heads h ON h.id = o.id
+            WHERE h.next_attempt_at <= now() AND (h.locked_until IS NULL OR h.locked_until < now())
+              AND h.kind = ANY($2::text[])
+            ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED
+         )
+         UPDATE outbox SET locked_until = now() + ($3::int * interval '1 millisecond'), attempts = attempts + 1, updated_at = now()
+           FROM due WHERE outbox.id = due.id RETURNING outbox.*`,
+        [this.opts.batchSize ?? 50, kinds, leaseMs],
+      );
+      return r.rows.map(toRow);
+    });
+  }
+
+  private async deliver(row: OutboxRow): Promise<void> {
+    const handler = this.handlers.get(row.kind);
+    if (!handler) return;
+    try {
+      const result = await handler(row);
+      await this.opts.db.query(
+        `UPDATE outbox SET state = 'done', result = $2::jsonb, locked_until = NULL, last_error = NULL,
+           delivered_at = now(), updated_at = now() WHERE id = $1`,
+        [row.id, JSON.stringify(result ?? null)],
+      );
+      this.m?.delivered.inc({ kind: row.kind });
+      this.m?.lag.observe({ kind: row.kind }, (Date.now() - Date.parse(row.createdAt)) / 1000);
+      await this.outcome({ ...row, state: 'done' }, 'done', result);
+    } catch (err) {
+      const retryable = err instanceof PluginError ? err.retryable : true;
+      const message = (err as Error).message?.slice(0, 500) ?? String(err);
+      this.m?.failed.inc({ kind: row.kind, retryable: String(retryable) });
+      if (retryable && row.attempts < row.maxAttempts) {
+        const delay = backoffMs(
+          row.attempts,
+          this.opts.backoffBaseMs ?? 1000,
+          this.opts.backoffMaxMs ?? 300_000,
+        );
+        await this.opts.db.query(
+          `UPDATE outbox SET next_attempt_at = now() + ($2::int * interval '1 millisecond'), locked_until = NULL,
+             last_error = $3, updated_at = now() WHERE id = $1`,
+          [row.id, delay, message],
+        );
+        this.opts.log.info(
+          { id: row.id, kind: row.kind, attempts: row.attempts, delay, error: message },
+          'delivery will be retried',
+        );
+      } else {
+        await this.opts.db.query(
+          `UPDATE outbox SET state = 'dead', locked_until = NULL, last_error = $2, updated_at = now() WHERE id = $1`,
+          [row.id, message],
+        );
+        this.m?.dead.inc({ kind: row.kind });
+        this.opts.log.warn(
+          { id: row.id, kind: row.kind, attempts: row.attempts, error: message },
+          'delivery dead-lettered',
+        );
+        await this.outcome({ ...row, state: 'dead', lastError: message }, 'dead', undefined);
+      }
+    }
+  }
+
+  private async outcome(row: OutboxRow, outcome: 'done' | 'dead', result: unknown): Promise<void> {
+    try {
+      await this.opts.onOutcome?.(row, outcome, result);
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message, id: row.id }, 'outbox outcome hook failed');
+    }
+  }
+
+  /** Rows of a tenant in a state, newest first. */
+  async list(ccid: string, state: OutboxRow['state'] | undefined, limit = 100): Promise<OutboxRow[]> {
+    const r = await this.opts.db.query(
+      `SELECT * FROM outbox WHERE ccid = $1 AND ($2::text IS NULL OR state = $2) ORDER BY id DESC LIMIT $3`,
+      [ccid, state ?? null, Math.min(Math.max(limit, 1), 1000)],
+    );
+    return r.rows.map(toRow);
+  }
+
+  async get(ccid: string, id: string): Promise<OutboxRow | undefined> {
+    if (!/^\d{1,18}$/.test(id)) return undefined;
+    const r = await this.opts.db.query('SELECT * FROM outbox WHERE ccid = $1 AND id = $2', [ccid, id]);
+    return r.rows[0] ? toRow(r.rows[0]) : undefined;
+  }
+
+  /** Puts a dead (or stuck pending) delivery back in the queue with fresh attempts. */
+  async redrive(ccid: string, id: string): Promise<OutboxRow | undefined> {
+    if (!/^\d{1,18}$/.test(id)) return undefined;
+    const r = await this.opts.db.query(
+      `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL, updated_at = now()
+        WHERE ccid = $1 AND id = $2 AND state <> 'done' RETURNING *`,
+      [ccid, id],
+    );
+    if (r.rows[0]) this.wake();
+    return r.rows[0] ? toRow(r.rows[0]) : undefined;
+  }
+}
