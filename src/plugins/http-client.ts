@@ -10,7 +10,7 @@ export function createHttpClient(defaultTimeoutMs = 10_000): HttpClient {
         res = await fetch(url, {
           method: opts.method ?? 'GET',
           headers: opts.headers,
-          body: opts.body,
+          body: opts.body as BodyInit | undefined,
           signal: AbortSignal.timeout(timeout),
           redirect: 'manual',
         });

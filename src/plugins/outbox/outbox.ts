@@ -188,9 +188,11 @@ export class Outbox {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.inflight = this.pass().finally(() => {
-        this.inflight = undefined;
-      });
+      this.inflight = this.pass()
+        .then(() => undefined)
+        .finally(() => {
+          this.inflight = undefined;
+        });
     }, ms);
     this.timer.unref?.();
   }
