@@ -61,6 +61,7 @@ describe.each(engines())('tenants on %s engines', (engine) => {
     // The token is stored sealed, never in clear.
     const row = await t.nexus.db.query('SELECT data::text AS d FROM tenants WHERE ccid = $1', [ccId]);
     expect(row.rows[0].d).not.toContain(tenantUserPassword);
+    expect(logs.text()).toContain('tenant created');
     expect(logs.text()).not.toContain(tenantUserPassword);
     expect(logs.text()).not.toContain(nexusApiKey);
 
