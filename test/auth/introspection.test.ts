@@ -1,0 +1,208 @@
+/**
+ * Admin credentials confirmed by RFC 7662 introspection, against a fake OAuth2 server started here
+ * (node:http on port 0) that checks the gateway's client credentials like the suite's auth service.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { engines } from '../helpers/engines.js';
+import { collectLogs } from '../helpers/logs.js';
+import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
+
+const CLIENT = { id: 'nexus_client', secret: `s3cret-${randomUUID()}` };
+
+interface FakeAuthServer {
+  url: string;
+  /** Introspection calls per token. */
+  calls: Map<string, number>;
+  active: Map<string, Record<string, unknown>>;
+  /** Tokens for which the server fails (HTTP 500). */
+  failing: Set<string>;
+  close(): Promise<void>;
+}
+
+async function startAuthServer(): Promise<FakeAuthServer> {
+  const calls = new Map<string, number>();
+  const active = new Map<string, Record<string, unknown>>();
+  const failing = new Set<string>();
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      const expected = `Basic ${Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64')}`;
+      if (req.method !== 'POST' || req.url !== '/auth/v3/oauth/introspect') {
+        res.statusCode = 404;
+        res.end('{}');
+        return;
+      }
+      // RFC 7662 §2.1: the protected resource authenticates itself; §2.1 form-encoded `token`.
+      if (
+        req.headers.authorization !== expected ||
+        !req.headers['content-type']?.startsWith('application/x-www-form-urlencoded')
+      ) {
+        res.statusCode = 401;
+        res.end('{"error":"invalid_client"}');
+        return;
+      }
+      const token = new URLSearchParams(body).get('token') ?? '';
+      calls.set(token, (calls.get(token) ?? 0) + 1);
+      if (failing.has(token)) {
+        res.statusCode = 500;
+        res.end('{}');
+        return;
+      }
+      const info = active.get(token);
+      res.end(JSON.stringify(info ? { active: true, ...info } : { active: false }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/auth/v3/oauth/introspect`,
+    calls,
+    active,
+    failing,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+describe.each(engines())('introspected admin credentials on %s engines', (engine) => {
+  let auth: FakeAuthServer;
+  let t: TestNexus;
+  const logs = collectLogs();
+  const count = async (table: string) =>
+    Number((await t.nexus.db.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+  const gwsToken = () => {
+    const token = randomUUID();
+    auth.active.set(token, {
+      sub: 'ops',
+      username: 'ops',
+      client_id: 'nexus_client',
+      scope: '*',
+      exp: Math.floor(Date.now() / 1000) + 3600,
+    });
+    return token;
+  };
+
+  beforeAll(async () => {
+    auth = await startAuthServer();
+    t = await startNexus({
+      engine,
+      logDestination: logs.stream,
+      nexus: {
+        auth: {
+          introspection: {
+            url: auth.url,
+            clientId: CLIENT.id,
+            clientSecret: CLIENT.secret,
+            cacheSeconds: 60,
+          },
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+    await auth?.close();
+  });
+
+  it('runs the guide: tenant with "Bearer $outGWSAccessToken", keys with "Authorization: $outGWSAccessToken"', async () => {
+    const outGWSAccessToken = gwsToken();
+    const ccId = randomUUID();
+    const tenant = await api(t.url, 'POST', '/nexus/v3/provisioning/tenants', {
+      headers: { Authorization: `Bearer ${outGWSAccessToken}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        id: ccId,
+        name: 'premise_tenant',
+        type: 'PureEngage',
+        backendurl: 'https://gws.mydomain.com',
+        username: 'nexus',
+        token: 'nexus_password',
+        genesysenantid: 1,
+      }),
+    });
+    expect(tenant.status).toBe(201);
+    expect(tenant.body.data.xapikey).toMatch(/^[0-9a-f-]{36}$/);
+
+    const outClusterGWSAccessToken = gwsToken();
+    for (const [token, body] of [
+      [
+        outGWSAccessToken,
+        {
+          enabled: true,
+          tenant: ccId,
+          name: 'API key for premise_tenant',
+          permissions: ['nexus:consumer:chat'],
+        },
+      ],
+      [
+        outClusterGWSAccessToken,
+        { enabled: true, tenant: '*', name: 'Cluster API key', permissions: ['nexus:cluster:*'] },
+      ],
+      [
+        outGWSAccessToken,
+        { enabled: true, tenant: ccId, name: 'Designer API key', permissions: ['nexus:designer:chat'] },
+      ],
+    ] as const) {
+      const r = await api(t.url, 'POST', '/nexus/v3/apikeys', {
+        headers: { Authorization: token, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(r.status).toBe(201);
+      expect(r.body).toMatchObject({ ...body, revoked: false, expires: false, capacity: 120, frequency: 60 });
+      expect(r.body.createdby).toBe('oauth:ops');
+    }
+    // Answers are cached: the server was asked once per token although the first was used three times.
+    expect(auth.calls.get(outGWSAccessToken)).toBe(1);
+    expect(auth.calls.get(outClusterGWSAccessToken)).toBe(1);
+    const text = logs.text();
+    expect(text).not.toContain(outGWSAccessToken);
+    expect(text).not.toContain(outClusterGWSAccessToken);
+    expect(text).not.toContain(CLIENT.secret);
+  });
+
+  it('refuses an inactive or expired token with 401 code 2002, storing nothing, asking once', async () => {
+    const before = [await count('tenants'), await count('api_keys')];
+    const inactive = randomUUID();
+    const expired = randomUUID();
+    auth.active.set(expired, { sub: 'ops', exp: Math.floor(Date.now() / 1000) - 10 });
+    for (const token of [inactive, inactive, expired]) {
+      const r = await api(t.url, 'POST', '/nexus/v3/provisioning/tenants', {
+        headers: { authorization: token },
+        json: { id: randomUUID(), name: 'x' },
+      });
+      expect(r.status).toBe(401);
+      expect(r.body.status.code).toBe(2002);
+    }
+    expect(auth.calls.get(inactive)).toBe(1);
+    expect([await count('tenants'), await count('api_keys')]).toEqual(before);
+  });
+
+  it('answers 503 code 9001 when the server cannot answer, and asks again next time', async () => {
+    const token = gwsToken();
+    auth.failing.add(token);
+    const r = await api(t.url, 'GET', '/nexus/v3/provisioning/tenants', {
+      headers: { authorization: token },
+    });
+    expect(r.status).toBe(503);
+    expect(r.body.status.code).toBe(9001);
+    auth.failing.delete(token);
+    const ok = await api(t.url, 'GET', '/nexus/v3/provisioning/tenants', {
+      headers: { authorization: token },
+    });
+    expect(ok.status).toBe(200);
+    expect(auth.calls.get(token)).toBe(2);
+  });
+
+  it('still takes the configured admin token first, without asking the server', async () => {
+    const calls = [...auth.calls.values()].reduce((a, b) => a + b, 0);
+    const r = await api(t.url, 'GET', '/nexus/v3/provisioning/tenants', {
+      headers: { authorization: t.adminToken },
+    });
+    expect(r.status).toBe(200);
+    expect([...auth.calls.values()].reduce((a, b) => a + b, 0)).toBe(calls);
+  });
+});
