@@ -100,6 +100,8 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
         cluster: config.redis.cluster,
         tls: config.redis.tls,
         password: config.redis.password,
+        tlsRejectUnauthorized: config.redis.tlsRejectUnauthorized,
+        tlsCaFile: config.redis.tlsCaFile || undefined,
         keyPrefix: 'athena:',
         log: log.child({ component: 'redis' }),
         registry,

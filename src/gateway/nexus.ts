@@ -114,6 +114,8 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
         cluster: config.redis.useCluster,
         tls: config.redis.enableTls,
         password: config.redis.password,
+        tlsRejectUnauthorized: config.redis.tlsRejectUnauthorized,
+        tlsCaFile: config.redis.tlsCaFile || undefined,
         keyPrefix: config.redis.keyPrefix,
         log: log.child({ component: 'redis' }),
         registry,

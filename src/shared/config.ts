@@ -19,6 +19,10 @@ const redisNexus = z
     useCluster: bool.default(false),
     enableTls: bool.default(false),
     password: z.string().default(''),
+    /** Verify the Redis server's TLS certificate. Off accepts a self-signed one (prefer tlsCaFile). */
+    tlsRejectUnauthorized: bool.default(true),
+    /** PEM file of the private CA that signed the Redis server's certificate. */
+    tlsCaFile: z.string().default(''),
     /** Prefix for every key, so several deployments can share one Redis. */
     keyPrefix: z.string().default('nexus:'),
   })
@@ -175,6 +179,10 @@ export const athenaSchema = z
         password: z.string().default(''),
         cluster: bool.default(false),
         tls: bool.default(false),
+        /** As nexus.redis.tlsRejectUnauthorized. */
+        tlsRejectUnauthorized: bool.default(true),
+        /** As nexus.redis.tlsCaFile. */
+        tlsCaFile: z.string().default(''),
       })
       .strict()
       .default({}),
@@ -252,8 +260,9 @@ function coerce(leaf: Leaf, raw: string): unknown {
     throw new ConfigError(`${leaf.env} (${leaf.path.join('.')}): expected true or false, got "${raw}"`);
   }
   if (leaf.kind === 'number') {
-    const n = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(n)) {
+    // Plain decimals only: Number() would also take '0x1F', '1e3' and ' '.
+    const n = Number(raw.trim());
+    if (!/^-?\d+(\.\d+)?$/.test(raw.trim()) || !Number.isFinite(n)) {
       throw new ConfigError(`${leaf.env} (${leaf.path.join('.')}): expected a number, got "${raw}"`);
     }
     return n;
@@ -268,6 +277,17 @@ function setPath(obj: Record<string, any>, path: string[], value: unknown): void
     o = o[p];
   }
   o[path[path.length - 1]] = value;
+}
+
+/** A YAML key left empty (`port:`) is null: as in Helm values, it means "not set", so the default applies. */
+function dropNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(dropNulls);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = dropNulls(x);
+    return out;
+  }
+  return v;
 }
 
 function deepFreeze<T>(o: T): T {
@@ -314,6 +334,7 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
     if (typeof raw !== 'object' || Array.isArray(raw)) {
       throw new ConfigError(`the config file ${file} must be a mapping with nexus: and athena: sections`);
     }
+    raw = dropNulls(raw) as Record<string, any>;
   }
   for (const leaf of configLeaves()) {
     const v = env[leaf.env];
@@ -322,12 +343,16 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
   raw = merge(raw, opts.overrides ?? {});
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const key = issue.path.join('.');
-    const keys = issue.code === 'unrecognized_keys' ? ` (${issue.keys.join(', ')})` : '';
-    const named = key ? `${key}${keys}` : keys.trim();
-    const envHint = key && issue.code !== 'unrecognized_keys' ? ` [env ${envName(issue.path.map(String))}]` : '';
-    throw new ConfigError(`invalid configuration: ${named}${envHint}: ${issue.message}`);
+    // Every problem at once, each naming its key (and its env form), so one restart fixes them all.
+    const problems = parsed.error.issues.map((issue) => {
+      const path = issue.path.map(String);
+      if (issue.code === 'unrecognized_keys') {
+        const keys = issue.keys.map((k) => [...path, k].join('.')).join(', ');
+        return `${keys}: unknown key${issue.keys.length > 1 ? 's' : ''}`;
+      }
+      return `${path.join('.')} [env ${envName(path)}]: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   return deepFreeze(parsed.data);
 }
