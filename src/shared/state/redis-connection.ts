@@ -3,6 +3,7 @@
  * deadline, and the guide's connection metrics. The state driver (`redis.ts`) builds on this; the
  * socket.io Redis adapter can be given the same clients.
  */
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
@@ -179,25 +180,33 @@ function safeDescribe(nodes: string): string {
   }
 }
 
-/** Ends a client: QUIT when connected (pending replies arrive first), a plain disconnect otherwise. */
+/**
+ * Ends a client: QUIT when ready (pending replies arrive first), a plain disconnect otherwise, then
+ * waits (bounded) for the socket to close. Between reconnect attempts there is no socket, and
+ * ioredis only cancels the next attempt.
+ */
 export async function closeClient(client: RedisClient): Promise<void> {
   if (client.status === 'end') return;
-  if (client.status === 'ready') {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        client.quit(),
+  const hasSocket = ['connecting', 'connect', 'ready'].includes(client.status);
+  let timer: NodeJS.Timeout | undefined;
+  const ended = hasSocket
+    ? Promise.race([
+        once(client, 'end'),
         new Promise((r) => {
           timer = setTimeout(r, 2000);
         }),
-      ]);
+      ])
+    : Promise.resolve();
+  if (client.status === 'ready') {
+    try {
+      await Promise.race([client.quit(), ended]);
     } catch {
       // Closing anyway.
-    } finally {
-      clearTimeout(timer);
     }
   }
   client.disconnect();
+  await ended.catch(() => {});
+  clearTimeout(timer);
 }
 
 export interface RedisMetrics {

@@ -262,13 +262,15 @@ export function createRedisState(opts: StateOptions): RedisSharedState {
   const pubsub = new RedisPubSub(pub, sub, opts.keyPrefix);
   const status = (c: RedisClient) => c.status.toUpperCase();
 
+  let closed = false;
   const health: StateHealth = {
     get state() {
+      if (closed) return 'END';
       // The command connection speaks for the store; a lagging subscriber shows through.
       return pub.status !== 'ready' ? status(pub) : status(sub);
     },
     get ready() {
-      return pub.status === 'ready' && sub.status === 'ready';
+      return !closed && pub.status === 'ready' && sub.status === 'ready';
     },
     async ping() {
       // A queued PING would wait for the reconnect: answer at once when not connected.
@@ -280,7 +282,7 @@ export function createRedisState(opts: StateOptions): RedisSharedState {
   };
 
   let closing: Promise<void> | undefined;
-  return {
+  const state: RedisSharedState = {
     kind: 'redis',
     kv: new RedisKeyValueStore(pub, opts.keyPrefix),
     rateLimiter: new RedisRateLimiter(pub, opts.keyPrefix),
@@ -295,14 +297,15 @@ export function createRedisState(opts: StateOptions): RedisSharedState {
           waitUntilReady(sub, opts.nodes, timeout),
         ]);
       } catch (err) {
-        pub.disconnect();
-        sub.disconnect();
+        // Nothing keeps retrying behind a failed start.
+        await state.close();
         throw err;
       }
       log.info('redis ready');
     },
     close() {
       closing ??= (async () => {
+        closed = true;
         pubsub.clear();
         await Promise.all([closeClient(sub), closeClient(pub)]);
         for (const u of untrack) u();
@@ -310,4 +313,5 @@ export function createRedisState(opts: StateOptions): RedisSharedState {
       return closing;
     },
   };
+  return state;
 }
