@@ -4,5 +4,6 @@ import { channelRoutes } from './channels/routes.js';
 import type { RouteModule } from './deps.js';
 import { serviceRoutes } from './services/routes.js';
 import { tenantRoutes } from './tenants/routes.js';
+import { uxRoutes } from './ux/routes.js';
 
-export const ROUTE_MODULES: RouteModule[] = [tenantRoutes, apiKeyRoutes, serviceRoutes, channelRoutes];
+export const ROUTE_MODULES: RouteModule[] = [tenantRoutes, apiKeyRoutes, serviceRoutes, channelRoutes, uxRoutes];

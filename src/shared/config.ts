@@ -99,6 +99,20 @@ export const nexusSchema = z
       })
       .strict()
       .default({}),
+    /** The plugin runtime: third-party plugins and the limits every plugin call runs under. */
+    plugins: z
+      .object({
+        /** Comma-separated module paths or package names of third-party plugins to load at start. */
+        modules: z.string().default(''),
+        /** Longest a plugin call may take, in ms. */
+        callTimeoutMs: z.number().int().min(100).default(15_000),
+        /** Consecutive failures that open a plugin instance's circuit. */
+        circuitFailures: z.number().int().min(1).default(5),
+        /** How long an open circuit refuses calls before trying again, in ms. */
+        circuitResetMs: z.number().int().min(100).default(30_000),
+      })
+      .strict()
+      .default({}),
     /** Consumer and agent chat: tokens, the group-commit writer, socket limits. */
     chat: z
       .object({

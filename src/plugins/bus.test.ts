@@ -1,0 +1,92 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { testDatabase } from '../../test/helpers/db.js';
+import { engines } from '../../test/helpers/engines.js';
+import type { Database } from '../shared/db/pool.js';
+import { createLogger } from '../shared/logger.js';
+import { EventBus, matches } from './bus.js';
+import { Outbox } from './outbox/outbox.js';
+import type { BusEvent } from './types.js';
+
+const log = createLogger({ level: 'silent' });
+const ev = (
+  type: BusEvent['type'],
+  ccid = 'cc1',
+  channelType: BusEvent['channelType'] = 'chat',
+): BusEvent => ({
+  id: `${type}-${ccid}`,
+  type,
+  ccid,
+  channelType,
+  conversationId: 'c1',
+  timestamp: new Date().toISOString(),
+  data: {},
+});
+
+describe('bus filters', () => {
+  it('match by type, tenant and channel type', () => {
+    expect(matches({}, ev('message.created'))).toBe(true);
+    expect(matches({ types: ['conversation.created'] }, ev('message.created'))).toBe(false);
+    expect(matches({ ccid: 'cc2' }, ev('message.created'))).toBe(false);
+    expect(matches({ channelTypes: ['sms'] }, ev('message.created', 'cc1', 'sms'))).toBe(true);
+    expect(matches({ channelTypes: ['sms'] }, ev('message.created'))).toBe(false);
+  });
+});
+
+describe.each(engines())('bus on %s engine', (engine) => {
+  let db: Database;
+  let cleanup: () => Promise<void>;
+  let outbox: Outbox;
+  beforeEach(async () => {
+    ({ db, cleanup } = await testDatabase(engine));
+    outbox = new Outbox({ db, log, pollMs: 20 });
+  });
+  afterEach(async () => {
+    await outbox.close();
+    await cleanup();
+  });
+
+  it('writes durable deliveries in the producing transaction, and none when it rolls back', async () => {
+    const bus = new EventBus(outbox, log);
+    bus.plan('sms-out', { types: ['message.created'], channelTypes: ['sms'] }, (e) => [
+      {
+        ccid: e.ccid,
+        orderingKey: e.conversationId!,
+        kind: 'sms',
+        target: 'mGageSMS',
+        payload: { event: e.id },
+      },
+    ]);
+    await expect(
+      db.tx(async (q) => {
+        await bus.publishInTx(q, [ev('message.created', 'cc1', 'sms')]);
+        throw new Error('the message did not commit');
+      }),
+    ).rejects.toThrow();
+    expect(await outbox.list('cc1', undefined)).toHaveLength(0);
+    const n = await db.tx((q) =>
+      bus.publishInTx(q, [ev('message.created', 'cc1', 'sms'), ev('message.created', 'cc1', 'chat')]),
+    );
+    expect(n).toBe(1);
+    expect((await outbox.list('cc1', undefined)).map((r) => r.target)).toEqual(['mGageSMS']);
+  });
+
+  it('isolates live subscribers: one that throws or hangs does not stop the others', async () => {
+    const bus = new EventBus(outbox, log, undefined, 100);
+    const got: string[] = [];
+    let done!: () => void;
+    const finished = new Promise<void>((r) => {
+      done = r;
+    });
+    bus.subscribe('thrower', {}, () => {
+      throw new Error('bad plugin');
+    });
+    bus.subscribe('hanger', {}, () => new Promise(() => undefined));
+    bus.subscribe('good', { ccid: 'cc1' }, (e) => {
+      got.push(e.type);
+      if (got.length === 2) done();
+    });
+    await bus.publish(db, [ev('conversation.created'), ev('message.created'), ev('message.created', 'cc2')]);
+    await finished;
+    expect(got).toEqual(['conversation.created', 'message.created']);
+  });
+});
