@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
+import { exportJWK, generateKeyPair, type JWTPayload, type KeyLike, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engines } from '../helpers/engines.js';
 import { collectLogs } from '../helpers/logs.js';
@@ -17,7 +17,7 @@ interface FakeIssuer {
   hits: { discovery: number; jwks: number };
   sign(
     payload: JWTPayload,
-    opts?: { kid?: string; key?: CryptoKey; issuer?: string; exp?: number | string },
+    opts?: { kid?: string; key?: KeyLike; issuer?: string; exp?: number | string },
   ): Promise<string>;
   close(): Promise<void>;
 }
