@@ -202,7 +202,7 @@ export class PluginHost {
     for (const [method, fn] of Object.entries(impl)) {
       if (typeof fn !== 'function') continue;
       out[method] = (...args: unknown[]) =>
-        this.call(plugin, key, method, () => (fn as Function).apply(impl, args));
+        this.call(plugin, key, method, () => (fn as (...a: unknown[]) => unknown).apply(impl, args));
     }
     return out;
   }
