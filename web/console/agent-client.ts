@@ -1,0 +1,440 @@
+/**
+ * The agent's side of the `/agent` namespace, without UI: conversations held by id, their
+ * transcripts by seq (so a replay or an echo never shows a message twice), suggestions, the
+ * agent's ready state (re-applied after every reconnect), and sends kept until acked and resent
+ * with the same `clientMessageId` after a reconnect.
+ */
+import { io, type Socket } from 'socket.io-client';
+import {
+  AGENT_NAMESPACE,
+  type AgentClientToServer,
+  type AgentServerToClient,
+  type ChatMessage,
+  type ConversationState,
+  type ConversationSummary,
+  type ErrorBody,
+  type Participant,
+  SOCKET_PATH,
+  type Suggestion,
+  type Visibility,
+} from '../../src/gateway/chat/events.js';
+import { newId } from '../shared/ids.js';
+
+export interface PendingAgentSend {
+  clientMessageId: string;
+  conversationId: string;
+  text: string;
+  visibility: Visibility;
+  failed?: ErrorBody;
+}
+
+export interface Conversation {
+  summary: ConversationSummary;
+  messages: ChatMessage[];
+  held: Set<number>;
+  lastSeq: number;
+  suggestions: Suggestion[];
+  history: ConversationSummary[];
+  typing?: { from: Participant; until: number };
+}
+
+export type AgentStatus = 'connecting' | 'live' | 'offline';
+
+export interface AgentEvents {
+  /** Something about this conversation changed (or the list, when undefined). */
+  change: (conversationId?: string) => void;
+  assigned: (c: Conversation) => void;
+  status: (s: AgentStatus) => void;
+  state: (s: 'ready' | 'notready') => void;
+  authError: (e: ErrorBody) => void;
+  notice: (text: string) => void;
+}
+
+const TIMEOUT = 10_000;
+const STATE_KEY = 'nexus.agent.state';
+
+export class AgentClient {
+  readonly conversations = new Map<string, Conversation>();
+  readonly pending: PendingAgentSend[] = [];
+  private socket: Socket<AgentServerToClient, AgentClientToServer> | undefined;
+  private readonly handlers = new Map<keyof AgentEvents, Set<(...a: any[]) => void>>();
+  private desired: 'ready' | 'notready';
+  private _status: AgentStatus = 'connecting';
+  private flushing = false;
+  /** Conversations this page is showing: re-joined (with the seq held) after a reconnect. */
+  private readonly watching = new Set<string>();
+
+  constructor(
+    private readonly gateway: string,
+    private readonly storage: Storage | null,
+  ) {
+    this.desired = storage?.getItem(STATE_KEY) === 'ready' ? 'ready' : 'notready';
+  }
+
+  on<K extends keyof AgentEvents>(event: K, fn: AgentEvents[K]): () => void {
+    let set = this.handlers.get(event);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(event, set);
+    }
+    set.add(fn);
+    return () => set.delete(fn);
+  }
+
+  private emit<K extends keyof AgentEvents>(event: K, ...args: Parameters<AgentEvents[K]>): void {
+    for (const fn of this.handlers.get(event) ?? []) {
+      try {
+        fn(...args);
+      } catch (err) {
+        console.error('nexus console: a handler failed', err);
+      }
+    }
+  }
+
+  get status(): AgentStatus {
+    return this._status;
+  }
+
+  get state(): 'ready' | 'notready' {
+    return this.desired;
+  }
+
+  connect(token: string): void {
+    this.disconnect();
+    const socket: Socket<AgentServerToClient, AgentClientToServer> = io(this.gateway + AGENT_NAMESPACE, {
+      path: SOCKET_PATH,
+      auth: { token },
+      transports: ['websocket', 'polling'],
+      tryAllTransports: true,
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 5000,
+      withCredentials: false,
+    });
+    this.socket = socket;
+    this.setStatus('connecting');
+
+    socket.on('connect', () => {
+      this.setStatus('live');
+      void this.afterConnect();
+    });
+    socket.on('connect_error', (err: Error & { data?: ErrorBody }) => {
+      if (err.data && err.data.code >= 2000 && err.data.code < 3000) {
+        this.disconnect();
+        this.emit('authError', err.data);
+        return;
+      }
+      this.setStatus('offline');
+    });
+    socket.on('disconnect', (reason) => {
+      this.setStatus('offline');
+      if (reason === 'io server disconnect')
+        setTimeout(() => this.socket === socket && socket.connect(), 300);
+    });
+    socket.on('reconnect', () => {
+      socket.disconnect();
+      setTimeout(() => this.socket === socket && socket.connect(), 100);
+    });
+    socket.on('conversation.assigned', (p) => {
+      const c = this.upsert(p.conversation);
+      for (const m of p.transcript ?? []) this.take(m);
+      c.history = p.history ?? [];
+      this.watching.add(c.summary.id);
+      this.emit('assigned', c);
+      this.emit('change', c.summary.id);
+      this.emit('change');
+    });
+    socket.on('conversation.updated', (p) => {
+      this.upsert(p.conversation);
+      this.emit('change', p.conversation.id);
+      this.emit('change');
+    });
+    socket.on('message', (m) => {
+      if (this.take(m)) this.emit('change', m.conversationId);
+    });
+    socket.on('typing', (p) => {
+      const c = this.conversations.get(p.conversationId);
+      if (!c || p.from.type === 'Agent') return;
+      c.typing = p.typing ? { from: p.from, until: Date.now() + 6000 } : undefined;
+      this.emit('change', p.conversationId);
+    });
+    socket.on('suggestion', (s) => {
+      const c = this.conversations.get(s.conversationId);
+      if (!c || c.suggestions.some((x) => x.id === s.id)) return;
+      c.suggestions.push(s);
+      this.emit('change', s.conversationId);
+    });
+  }
+
+  disconnect(): void {
+    this.socket?.removeAllListeners();
+    this.socket?.disconnect();
+    this.socket = undefined;
+  }
+
+  private setStatus(s: AgentStatus): void {
+    if (s === this._status) return;
+    this._status = s;
+    this.emit('status', s);
+  }
+
+  private async afterConnect(): Promise<void> {
+    await this.applyState();
+    await this.refresh();
+    for (const id of this.watching) await this.join(id);
+    void this.flush();
+  }
+
+  private async applyState(): Promise<void> {
+    const s = this.socket;
+    if (!s?.connected) return;
+    try {
+      const ack = await s.timeout(TIMEOUT).emitWithAck('agent.state', { state: this.desired });
+      if (!ack.ok) this.emit('notice', ack.error.message);
+    } catch {
+      // Re-applied on the next connect.
+    }
+    this.emit('state', this.desired);
+  }
+
+  async setState(state: 'ready' | 'notready'): Promise<void> {
+    this.desired = state;
+    try {
+      this.storage?.setItem(STATE_KEY, state);
+    } catch {
+      // not kept across reloads then
+    }
+    await this.applyState();
+  }
+
+  /** Reloads the agent's conversations (assigned, async hold, queued). */
+  async refresh(): Promise<void> {
+    const s = this.socket;
+    if (!s?.connected) return;
+    try {
+      const states: ConversationState[] = ['assigned', 'asynchold', 'queued'];
+      const ack = await s.timeout(TIMEOUT).emitWithAck('conversation.list', { states });
+      if (!ack.ok) {
+        this.emit('notice', ack.error.message);
+        return;
+      }
+      for (const summary of ack.conversations) this.upsert(summary);
+      this.emit('change');
+    } catch {
+      // offline: the next connect refreshes
+    }
+  }
+
+  /** Opens a conversation: replays what this page does not hold yet. */
+  async join(conversationId: string): Promise<ErrorBody | undefined> {
+    this.watching.add(conversationId);
+    const s = this.socket;
+    if (!s?.connected) return undefined;
+    const held = this.conversations.get(conversationId);
+    try {
+      const ack = await s
+        .timeout(TIMEOUT)
+        .emitWithAck('conversation.join', { conversationId, lastSeq: held?.lastSeq ?? 0 });
+      if (!ack.ok) return ack.error;
+      this.upsert(ack.conversation);
+      this.emit('change', conversationId);
+      this.emit('change');
+      return undefined;
+    } catch {
+      return {
+        code: 0,
+        name: 'TIMEOUT',
+        message: 'The gateway did not answer; retrying when connected.',
+        retryable: true,
+      };
+    }
+  }
+
+  send(conversationId: string, text: string, visibility: Visibility): void {
+    const t = text.trim();
+    if (!t) return;
+    this.pending.push({ clientMessageId: newId(), conversationId, text: t.slice(0, 4000), visibility });
+    this.emit('change', conversationId);
+    void this.flush();
+  }
+
+  retry(clientMessageId: string): void {
+    const p = this.pending.find((x) => x.clientMessageId === clientMessageId);
+    if (!p) return;
+    p.failed = undefined;
+    void this.flush();
+  }
+
+  discard(clientMessageId: string): void {
+    const i = this.pending.findIndex((x) => x.clientMessageId === clientMessageId);
+    if (i < 0) return;
+    const [p] = this.pending.splice(i, 1);
+    this.emit('change', p.conversationId);
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      for (const p of [...this.pending]) {
+        const s = this.socket;
+        if (!s?.connected) return;
+        if (p.failed) continue;
+        let ack: Awaited<ReturnType<AgentClientToServer['message.send']>> | any;
+        try {
+          ack = await s.timeout(TIMEOUT).emitWithAck('message.send', {
+            conversationId: p.conversationId,
+            clientMessageId: p.clientMessageId,
+            type: 'Text',
+            text: p.text,
+            visibility: p.visibility,
+          });
+        } catch {
+          return; // resent with the same id after the reconnect
+        }
+        const i = this.pending.indexOf(p);
+        if (ack.ok) {
+          if (i >= 0) this.pending.splice(i, 1);
+          this.take(
+            {
+              id: ack.id,
+              conversationId: p.conversationId,
+              seq: ack.seq,
+              type: 'Text',
+              from: { participantId: 'me', type: 'Agent', nickname: 'You' },
+              text: p.text,
+              clientMessageId: p.clientMessageId,
+              timestamp: new Date().toISOString(),
+              visibility: p.visibility,
+            },
+            false,
+          );
+        } else if (ack.error.retryable) {
+          setTimeout(() => void this.flush(), 2000);
+          return;
+        } else {
+          p.failed = ack.error;
+        }
+        this.emit('change', p.conversationId);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  typing(conversationId: string, on: boolean): void {
+    this.socket?.volatile.emit('typing', { conversationId, typing: on });
+  }
+
+  async transfer(
+    conversationId: string,
+    to: { queue?: string; agentId?: string },
+  ): Promise<ErrorBody | undefined> {
+    return this.act(
+      () => this.socket!.timeout(TIMEOUT).emitWithAck('conversation.transfer', { conversationId, ...to }),
+      (a) => {
+        if (a.conversation) this.upsert(a.conversation);
+      },
+    );
+  }
+
+  async done(conversationId: string): Promise<ErrorBody | undefined> {
+    const err = await this.act(() =>
+      this.socket!.timeout(TIMEOUT).emitWithAck('conversation.done', { conversationId }),
+    );
+    if (!err) {
+      const c = this.conversations.get(conversationId);
+      if (c) c.summary = { ...c.summary, state: 'done' };
+      this.watching.delete(conversationId);
+      this.emit('change', conversationId);
+      this.emit('change');
+    }
+    return err;
+  }
+
+  async suggestionFeedback(
+    conversationId: string,
+    suggestionId: string,
+    action: 'used' | 'edited' | 'dismissed',
+    text?: string,
+  ): Promise<void> {
+    const c = this.conversations.get(conversationId);
+    if (c) c.suggestions = c.suggestions.filter((s) => s.id !== suggestionId);
+    this.emit('change', conversationId);
+    await this.act(() =>
+      this.socket!.timeout(TIMEOUT).emitWithAck('suggestion.feedback', { suggestionId, action, text }),
+    );
+  }
+
+  private async act<T extends { ok: boolean }>(
+    run: () => Promise<T>,
+    onOk?: (a: any) => void,
+  ): Promise<ErrorBody | undefined> {
+    if (!this.socket?.connected) {
+      return {
+        code: 0,
+        name: 'OFFLINE',
+        message: 'Not connected to the gateway; try again in a moment.',
+        retryable: true,
+      };
+    }
+    try {
+      const ack: any = await run();
+      if (!ack.ok) return ack.error as ErrorBody;
+      onOk?.(ack);
+      this.emit('change');
+      return undefined;
+    } catch {
+      return { code: 0, name: 'TIMEOUT', message: 'The gateway did not answer in time.', retryable: true };
+    }
+  }
+
+  private upsert(summary: ConversationSummary): Conversation {
+    let c = this.conversations.get(summary.id);
+    if (!c) {
+      c = { summary, messages: [], held: new Set(), lastSeq: 0, suggestions: [], history: [] };
+      this.conversations.set(summary.id, c);
+    } else {
+      c.summary = { ...c.summary, ...summary };
+    }
+    return c;
+  }
+
+  /** Holds a message once; true when it was new. */
+  private take(m: ChatMessage, ordered = true): boolean {
+    if (!m || typeof m.seq !== 'number') return false;
+    let c = this.conversations.get(m.conversationId);
+    if (!c) {
+      const now = m.timestamp;
+      c = this.upsert({
+        id: m.conversationId,
+        ccid: '',
+        state: 'assigned',
+        channel: 'chat',
+        endpoint: '',
+        customer: {},
+        lastSeq: 0,
+        createdAt: now,
+        updatedAt: now,
+      });
+    }
+    if (ordered && m.seq > c.lastSeq) c.lastSeq = m.seq;
+    if (m.clientMessageId) {
+      const i = this.pending.findIndex((p) => p.clientMessageId === m.clientMessageId);
+      if (i >= 0) this.pending.splice(i, 1);
+    }
+    if (m.from.type !== 'Agent' && c.typing) c.typing = undefined;
+    if (c.held.has(m.seq)) return false;
+    c.held.add(m.seq);
+    let i = c.messages.length;
+    while (i > 0 && c.messages[i - 1].seq > m.seq) i--;
+    c.messages.splice(i, 0, m);
+    if (m.seq > c.summary.lastSeq) c.summary = { ...c.summary, lastSeq: m.seq, updatedAt: m.timestamp };
+    return true;
+  }
+}
+
+export function customerName(s: ConversationSummary): string {
+  const c = s.customer ?? {};
+  const full = [c.firstName, c.lastName].filter(Boolean).join(' ');
+  return full || c.nickname || c.email || c.phone || 'Customer';
+}

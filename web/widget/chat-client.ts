@@ -1,0 +1,610 @@
+/**
+ * The customer's side of a chat, without any UI: the session (created over REST with the site's API
+ * key), the `/consumer` socket with `{ clientToken, lastSeq }`, the REST flow as a fallback when the
+ * socket cannot connect, and an outbox of sends not yet acknowledged.
+ *
+ * Nothing is lost or shown twice across reloads and network drops because:
+ * - the session, the last seq received in order and the outbox are saved before anything is sent;
+ * - a send keeps its `clientMessageId` until acked, and is resent with the same id (the server folds
+ *   duplicates);
+ * - messages are held by seq, so a replay of something already held changes nothing;
+ * - `lastSeq` advances only on the server's ordered stream (socket or REST read), never on an ack,
+ *   so a resume never skips a message that was still in flight.
+ * The client token lives in Web Storage and travels in the socket handshake and in headers only.
+ */
+import { io, type Socket } from 'socket.io-client';
+import {
+  CONSUMER_NAMESPACE,
+  type ChatMessage,
+  type ConsumerClientToServer,
+  type ConsumerServerToClient,
+  type ErrorBody,
+  type Participant,
+  SOCKET_PATH,
+} from '../../src/gateway/chat/events.js';
+import { ApiError, call } from '../shared/api.js';
+import { newId } from '../shared/ids.js';
+
+export interface PendingSend {
+  clientMessageId: string;
+  text: string;
+  /** ISO time the customer pressed send. */
+  at: string;
+  /** Set when the server refused it for good (it stays visible with a retry button). */
+  failed?: ErrorBody;
+}
+
+export interface SavedChat {
+  v: 1;
+  selfUri?: string;
+  clientToken?: string;
+  lastSeq: number;
+  messages: ChatMessage[];
+  outbox: PendingSend[];
+  open: boolean;
+}
+
+export type ChatStatus = 'idle' | 'connecting' | 'live' | 'polling' | 'offline' | 'ended';
+
+export interface ChatEvents {
+  message: (m: ChatMessage) => void;
+  outbox: (pending: PendingSend[]) => void;
+  status: (s: ChatStatus) => void;
+  typing: (p: { from: Participant; typing: boolean }) => void;
+  ended: (p: { reason?: string }) => void;
+  error: (e: ErrorBody) => void;
+}
+
+export interface Customer {
+  firstName?: string;
+  lastName?: string;
+  nickname?: string;
+  email?: string;
+}
+
+export interface ChatClientOptions {
+  /** The gateway's origin, e.g. https://nexus.example.com. */
+  gateway: string;
+  apiKey: string;
+  endpoint: string;
+  stream?: string;
+  customer?: Customer;
+  /** Custom keys sent with the session (`data[<key>]`). */
+  userData?: Record<string, string>;
+  storage?: Storage | null;
+  /** REST poll period while the socket is down. */
+  pollMs?: number;
+  /** Failed socket attempts before the REST flow takes over. */
+  socketAttemptsBeforeRest?: number;
+  /** Test hook: the socket.io `io` factory. */
+  connect?: typeof io;
+}
+
+const MAX_KEPT = 500;
+const SEND_TIMEOUT_MS = 10_000;
+
+type Handler<K extends keyof ChatEvents> = ChatEvents[K];
+
+export class ChatClient {
+  private saved: SavedChat;
+  private readonly key: string;
+  private socket: Socket<ConsumerServerToClient, ConsumerClientToServer> | undefined;
+  private status: ChatStatus = 'idle';
+  private readonly handlers = new Map<keyof ChatEvents, Set<(...a: any[]) => void>>();
+  private flushing = false;
+  private flushAgain = false;
+  private creating: Promise<void> | undefined;
+  private pollTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Sessions dropped in a row for an auth error: stops a loop if the gateway refuses every token. */
+  private resets = 0;
+  private socketFailures = 0;
+  private stopped = false;
+  private typingSentAt = 0;
+  private readonly held = new Set<number>();
+
+  constructor(private readonly opts: ChatClientOptions) {
+    this.key = `nexus.chat:${opts.gateway}:${opts.endpoint}`;
+    this.saved = this.load();
+    for (const m of this.saved.messages) this.held.add(m.seq);
+  }
+
+  on<K extends keyof ChatEvents>(event: K, fn: Handler<K>): () => void {
+    let set = this.handlers.get(event);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(event, set);
+    }
+    set.add(fn);
+    return () => set.delete(fn);
+  }
+
+  private emit<K extends keyof ChatEvents>(event: K, ...args: Parameters<ChatEvents[K]>): void {
+    for (const fn of this.handlers.get(event) ?? []) {
+      try {
+        fn(...args);
+      } catch (err) {
+        console.error('nexus widget: a handler failed', err);
+      }
+    }
+  }
+
+  /** The transcript held, in seq order (agent-only messages never get here). */
+  messages(): ChatMessage[] {
+    return this.saved.messages;
+  }
+
+  pending(): PendingSend[] {
+    return this.saved.outbox;
+  }
+
+  get hasSession(): boolean {
+    return Boolean(this.saved.clientToken && this.saved.selfUri);
+  }
+
+  get lastSeq(): number {
+    return this.saved.lastSeq;
+  }
+
+  get connection(): ChatStatus {
+    return this.status;
+  }
+
+  get wasOpen(): boolean {
+    return this.saved.open;
+  }
+
+  setOpen(open: boolean): void {
+    this.saved.open = open;
+    this.persist();
+  }
+
+  /** Resumes a saved session (after a reload) and sends what the outbox still holds. */
+  start(): void {
+    this.stopped = false;
+    if (typeof window !== 'undefined') {
+      window.addEventListener('online', this.onOnline);
+    }
+    if (this.hasSession) this.connect();
+    else if (this.saved.outbox.some((p) => !p.failed)) void this.flush();
+  }
+
+  /** Queues a message; it is on its way as soon as there is a session and a connection. */
+  send(text: string): PendingSend | undefined {
+    const trimmed = text.trim();
+    if (!trimmed) return undefined;
+    const p: PendingSend = {
+      clientMessageId: newId(),
+      text: trimmed.slice(0, 4000),
+      at: new Date().toISOString(),
+    };
+    this.saved.outbox.push(p);
+    // Saved before it leaves: a reload from here on resends it with the same id.
+    this.persist();
+    this.emit('outbox', this.saved.outbox);
+    void this.flush();
+    return p;
+  }
+
+  /** Tries a refused send again (same id: if it did land, the server folds it). */
+  retry(clientMessageId: string): void {
+    const p = this.saved.outbox.find((x) => x.clientMessageId === clientMessageId);
+    if (!p) return;
+    p.failed = undefined;
+    this.persist();
+    this.emit('outbox', this.saved.outbox);
+    void this.flush();
+  }
+
+  discard(clientMessageId: string): void {
+    this.saved.outbox = this.saved.outbox.filter((x) => x.clientMessageId !== clientMessageId);
+    this.persist();
+    this.emit('outbox', this.saved.outbox);
+  }
+
+  /** Volatile and throttled: typing may be dropped, never stored. */
+  typing(on: boolean): void {
+    if (!this.socket?.connected) return;
+    const now = Date.now();
+    if (on && now - this.typingSentAt < 2000) return;
+    this.typingSentAt = on ? now : 0;
+    this.socket.volatile.emit('typing', { typing: on });
+  }
+
+  /** Ends the chat for good and forgets the session. */
+  async end(): Promise<void> {
+    const s = this.socket;
+    if (s?.connected) {
+      await s
+        .timeout(SEND_TIMEOUT_MS)
+        .emitWithAck('session.end', {})
+        .catch(() => undefined);
+    } else if (this.hasSession) {
+      await call(this.abs(`${this.saved.selfUri}/messages`), {
+        method: 'POST',
+        headers: this.clientHeaders(),
+        form: { 'data[type]': 'End' },
+      }).catch(() => undefined);
+    }
+    this.finish('ended by the customer');
+  }
+
+  /** Disconnects, keeping everything saved (page unload, widget removal). */
+  stop(): void {
+    this.stopped = true;
+    if (typeof window !== 'undefined') window.removeEventListener('online', this.onOnline);
+    clearTimeout(this.pollTimer);
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.socket?.removeAllListeners();
+    this.socket?.disconnect();
+    this.socket = undefined;
+  }
+
+  // --- session -------------------------------------------------------------------------------
+
+  private async ensureSession(): Promise<void> {
+    if (this.hasSession) return;
+    if (!this.creating) {
+      this.creating = this.createSession().finally(() => {
+        this.creating = undefined;
+      });
+    }
+    return this.creating;
+  }
+
+  private async createSession(): Promise<void> {
+    const c = this.opts.customer ?? {};
+    const form: Record<string, string> = { 'data[endpoint]': this.opts.endpoint };
+    if (this.opts.stream) form['data[stream]'] = this.opts.stream;
+    for (const [k, v] of Object.entries({ ...this.opts.userData, ...c })) {
+      if (typeof v === 'string' && v) form[`data[${k}]`] = v;
+    }
+    if (!form['data[nickname]']) form['data[nickname]'] = c.firstName || 'Guest';
+    this.setStatus('connecting');
+    const data = await call<{ selfUri: string; clientToken: string }>(this.abs('/nexus/v3/chat/sessions'), {
+      method: 'POST',
+      headers: { 'x-api-key': this.opts.apiKey },
+      form,
+    });
+    if (!data?.selfUri || !data?.clientToken) {
+      throw new ApiError(502, {
+        code: 0,
+        name: 'BAD_SESSION',
+        message: 'The gateway did not return a session.',
+        retryable: true,
+      });
+    }
+    this.saved.selfUri = data.selfUri;
+    this.saved.clientToken = data.clientToken;
+    this.saved.lastSeq = 0;
+    this.persist();
+    this.connect();
+  }
+
+  // --- socket --------------------------------------------------------------------------------
+
+  private connect(): void {
+    if (this.socket || this.stopped || !this.hasSession) return;
+    this.setStatus('connecting');
+    const factory = this.opts.connect ?? io;
+    const socket: Socket<ConsumerServerToClient, ConsumerClientToServer> = factory(
+      this.opts.gateway + CONSUMER_NAMESPACE,
+      {
+        path: SOCKET_PATH,
+        // A function, so every reconnection resumes from the seq held at that moment.
+        auth: (cb) => cb({ clientToken: this.saved.clientToken!, lastSeq: this.saved.lastSeq }),
+        transports: ['websocket', 'polling'],
+        tryAllTransports: true,
+        reconnectionDelay: 500,
+        reconnectionDelayMax: 5000,
+        timeout: 8000,
+        withCredentials: false,
+      },
+    );
+    this.socket = socket;
+
+    socket.on('connect', () => {
+      this.socketFailures = 0;
+      this.resets = 0;
+      this.stopPolling();
+      this.setStatus('live');
+      void this.flush();
+    });
+    socket.on('connect_error', (err: Error & { data?: { code?: number; name?: string } }) => {
+      if (isAuthError(err.data)) {
+        // The session is gone (ended, expired, or the token is no longer valid): start afresh.
+        this.finish('session expired', true);
+        return;
+      }
+      this.socketFailures++;
+      if (this.socketFailures >= (this.opts.socketAttemptsBeforeRest ?? 2)) this.startPolling();
+      else this.setStatus('connecting');
+    });
+    socket.on('disconnect', (reason) => {
+      if (this.stopped) return;
+      this.setStatus('offline');
+      // A server-side disconnect (a node shutting down) is not retried by socket.io itself.
+      if (reason === 'io server disconnect') this.later(() => socket.connect(), 300);
+    });
+    socket.on('reconnect', () => {
+      socket.disconnect();
+      this.later(() => socket.connect(), 100);
+    });
+    socket.on('message', (m) => this.take(m, true));
+    socket.on('typing', (p) => this.emit('typing', p));
+    socket.on('session.ended', (p) => this.finish(p.reason ?? 'ended'));
+  }
+
+  private onOnline = (): void => {
+    if (this.socket && !this.socket.connected) this.socket.connect();
+    void this.flush();
+  };
+
+  // --- REST fallback -------------------------------------------------------------------------
+
+  private startPolling(): void {
+    if (this.status !== 'polling') this.setStatus('polling');
+    if (this.pollTimer) return;
+    const tick = async () => {
+      this.pollTimer = undefined;
+      if (this.stopped || this.socket?.connected || !this.hasSession) return;
+      try {
+        await this.poll();
+        if (this.status !== 'polling' && !this.socket?.connected) this.setStatus('polling');
+        void this.flush();
+      } catch (err) {
+        if (err instanceof ApiError && isAuthError(err.body)) {
+          this.finish('session expired', true);
+          return;
+        }
+        this.setStatus('offline');
+      }
+      if (!this.socket?.connected && !this.stopped)
+        this.pollTimer = setTimeout(tick, this.opts.pollMs ?? 2000);
+    };
+    this.pollTimer = setTimeout(tick, 0);
+  }
+
+  private stopPolling(): void {
+    clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+  }
+
+  /** `GET {selfUri}/messages?from=<lastSeq>`: whether `from` is inclusive or not, nothing is missed. */
+  private async poll(): Promise<void> {
+    const data = await call(this.abs(`${this.saved.selfUri}/messages?from=${this.saved.lastSeq}`), {
+      method: 'GET',
+      headers: this.clientHeaders(),
+    });
+    const list: ChatMessage[] = Array.isArray(data) ? data : (data?.messages ?? []);
+    for (const m of [...list].sort((a, b) => a.seq - b.seq)) this.take(m, true);
+  }
+
+  // --- outbox --------------------------------------------------------------------------------
+
+  /** Sends the outbox in order, one at a time, over the socket or else REST. */
+  private async flush(): Promise<void> {
+    if (this.stopped) return;
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
+    this.flushing = true;
+    try {
+      do {
+        this.flushAgain = false;
+        if (!this.saved.outbox.some((p) => !p.failed)) return;
+        await this.ensureSession();
+        for (const p of [...this.saved.outbox]) {
+          if (p.failed || this.stopped) continue;
+          const ok = await this.sendOne(p);
+          if (!ok) return;
+        }
+      } while (this.flushAgain);
+    } catch (err) {
+      const e = err instanceof ApiError ? err : undefined;
+      if (e && !e.retryable) {
+        this.emit('error', e.body);
+      } else {
+        this.later(() => void this.flush(), 3000);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** True when the message is settled (acked or refused for good); false to stop and retry later. */
+  private async sendOne(p: PendingSend): Promise<boolean> {
+    const payload = { clientMessageId: p.clientMessageId, type: 'Text' as const, text: p.text };
+    let result: { id: string; seq: number } | undefined;
+    let refusal: ErrorBody | undefined;
+    if (this.socket?.connected) {
+      try {
+        const ack = await this.socket.timeout(SEND_TIMEOUT_MS).emitWithAck('message.send', payload);
+        if (ack.ok) result = { id: ack.id, seq: ack.seq };
+        else if (ack.error.retryable) return false;
+        else refusal = ack.error;
+      } catch {
+        // No ack in time: the socket is probably gone; it resends on reconnect.
+        return false;
+      }
+    } else if (this.status === 'polling' || this.status === 'offline') {
+      try {
+        const data = await call(this.abs(`${this.saved.selfUri}/messages`), {
+          method: 'POST',
+          headers: this.clientHeaders(),
+          form: { 'data[type]': 'Text', 'data[text]': p.text, 'data[clientMessageId]': p.clientMessageId },
+        });
+        const m = (data?.message ?? data) as Partial<ChatMessage>;
+        result = { id: String(m?.id ?? ''), seq: Number(m?.seq ?? 0) };
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.retryable) {
+          this.later(() => void this.flush(), 3000);
+          return false;
+        }
+        if (isAuthError(err.body)) {
+          this.finish('session expired', true);
+          return false;
+        }
+        refusal = err.body;
+      }
+    } else {
+      // Connecting: the socket's connect handler flushes.
+      return false;
+    }
+    this.saved.outbox = this.saved.outbox.filter((x) => x.clientMessageId !== p.clientMessageId);
+    if (refusal) {
+      this.saved.outbox.push({ ...p, failed: refusal });
+      this.emit('error', refusal);
+    } else if (result && result.seq > 0) {
+      // Shown at once with its committed seq; the server's copy of it is then a no-op.
+      this.take(
+        {
+          id: result.id,
+          conversationId: this.saved.messages[0]?.conversationId ?? '',
+          seq: result.seq,
+          type: 'Text',
+          from: { participantId: 'me', type: 'Customer' },
+          text: p.text,
+          clientMessageId: p.clientMessageId,
+          timestamp: new Date().toISOString(),
+          visibility: 'all',
+        },
+        false,
+      );
+    }
+    this.persist();
+    this.emit('outbox', this.saved.outbox);
+    return true;
+  }
+
+  // --- transcript ----------------------------------------------------------------------------
+
+  /** Holds a message once; `ordered` when it comes from the server's in-order stream. */
+  private take(m: ChatMessage, ordered: boolean): void {
+    if (!m || typeof m.seq !== 'number' || m.visibility === 'agents') return;
+    if (ordered && m.seq > this.saved.lastSeq) this.saved.lastSeq = m.seq;
+    if (m.clientMessageId && this.saved.outbox.some((p) => p.clientMessageId === m.clientMessageId)) {
+      this.saved.outbox = this.saved.outbox.filter((p) => p.clientMessageId !== m.clientMessageId);
+      this.emit('outbox', this.saved.outbox);
+    }
+    if (this.held.has(m.seq)) {
+      this.persist();
+      return;
+    }
+    this.held.add(m.seq);
+    const list = this.saved.messages;
+    let i = list.length;
+    while (i > 0 && list[i - 1].seq > m.seq) i--;
+    list.splice(i, 0, m);
+    if (list.length > MAX_KEPT) list.splice(0, list.length - MAX_KEPT);
+    this.persist();
+    this.emit('message', m);
+  }
+
+  private finish(reason: string, keepOutbox = false): void {
+    const outbox = keepOutbox ? this.saved.outbox.filter((p) => !p.failed) : [];
+    this.socket?.removeAllListeners();
+    this.socket?.disconnect();
+    this.socket = undefined;
+    this.stopPolling();
+    this.saved = {
+      v: 1,
+      lastSeq: 0,
+      messages: keepOutbox ? [] : this.saved.messages,
+      outbox,
+      open: this.saved.open,
+    };
+    this.held.clear();
+    if (keepOutbox) {
+      this.persist();
+      if (++this.resets > 2) {
+        this.emit('error', {
+          code: 0,
+          name: 'SESSION_REFUSED',
+          message: 'The chat service refused the session.',
+          retryable: true,
+        });
+        this.setStatus('offline');
+        return;
+      }
+      if (outbox.length) void this.flush();
+      this.setStatus('idle');
+      return;
+    }
+    // The ended transcript stays on screen for this page view, but a reload starts a new chat.
+    this.clearSaved();
+    this.setStatus('ended');
+    this.emit('ended', { reason });
+  }
+
+  /** After an ended chat, the next message starts a new one. */
+  restart(): void {
+    if (this.status !== 'ended') return;
+    this.saved = { v: 1, lastSeq: 0, messages: [], outbox: [], open: this.saved.open };
+    this.held.clear();
+    this.setStatus('idle');
+  }
+
+  // --- helpers -------------------------------------------------------------------------------
+
+  private setStatus(s: ChatStatus): void {
+    if (this.status === s) return;
+    this.status = s;
+    this.emit('status', s);
+  }
+
+  private later(fn: () => void, ms: number): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.stopped) fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  private clientHeaders(): Record<string, string> {
+    return { 'x-nexus-client-key': this.saved.clientToken ?? '', 'x-api-key': this.opts.apiKey };
+  }
+
+  private abs(path: string): string {
+    return /^https?:/.test(path) ? path : this.opts.gateway + path;
+  }
+
+  private load(): SavedChat {
+    const empty: SavedChat = { v: 1, lastSeq: 0, messages: [], outbox: [], open: false };
+    try {
+      const raw = this.opts.storage?.getItem(this.key);
+      if (!raw) return empty;
+      const s = JSON.parse(raw) as SavedChat;
+      if (s?.v !== 1 || !Array.isArray(s.messages) || !Array.isArray(s.outbox)) return empty;
+      return { ...empty, ...s };
+    } catch {
+      return empty;
+    }
+  }
+
+  private persist(): void {
+    try {
+      this.opts.storage?.setItem(this.key, JSON.stringify(this.saved));
+    } catch {
+      // Storage full or forbidden: the chat still works for this page view.
+    }
+  }
+
+  private clearSaved(): void {
+    try {
+      this.opts.storage?.removeItem(this.key);
+    } catch {
+      // as above
+    }
+  }
+}
+
+/** Errors that mean the session itself is no longer usable (2xxx identity codes). */
+function isAuthError(e: { code?: number; name?: string } | undefined): boolean {
+  if (!e) return false;
+  if (typeof e.name === 'string' && /TOKEN|UNAUTHENTICATED|SESSION_(ENDED|NOT_FOUND)/.test(e.name))
+    return true;
+  return typeof e.code === 'number' && e.code >= 2000 && e.code < 3000 && e.code !== 2006;
+}

@@ -1,0 +1,362 @@
+/**
+ * The widget's DOM, in a shadow root so that the host page's styles and ours never meet. Keyboard
+ * operable (Enter sends, Shift+Enter breaks a line, Escape minimises, focus returns to the launcher),
+ * a `role="log"` transcript that screen readers announce, labelled controls.
+ */
+import type { ChatMessage } from '../../src/gateway/chat/events.js';
+import { clear, formatTime, h, stickToBottom } from '../shared/dom.js';
+import type { ChatClient, ChatStatus, PendingSend } from './chat-client.js';
+import css from './widget.css';
+
+export interface WidgetText {
+  title: string;
+  subtitle: string;
+  launcher: string;
+}
+
+const STATUS_TEXT: Record<ChatStatus, string> = {
+  idle: '',
+  connecting: 'Connecting…',
+  live: '',
+  polling: 'Connected (limited mode)',
+  offline: 'Offline: messages will be sent when the connection is back',
+  ended: 'This chat has ended. Write again to start a new one.',
+};
+
+export class WidgetUi {
+  readonly host: HTMLElement;
+  private readonly root: ShadowRoot;
+  private readonly launcher: HTMLButtonElement;
+  private readonly badge: HTMLSpanElement;
+  private readonly panel: HTMLElement;
+  private readonly log: HTMLOListElement;
+  private readonly statusEl: HTMLElement;
+  private readonly typingEl: HTMLElement;
+  private readonly input: HTMLTextAreaElement;
+  private readonly endButton: HTMLButtonElement;
+  private unread = 0;
+  private isOpen = false;
+  private typingTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly chat: ChatClient,
+    private readonly text: WidgetText,
+    private readonly onOpenChange: (open: boolean) => void,
+  ) {
+    this.host = h('div', { 'data-nexus-widget': '' });
+    this.root = this.host.attachShadow({ mode: 'open' });
+    adoptStyles(this.root, css);
+
+    this.badge = h('span', { class: 'badge', 'aria-hidden': 'true', hidden: true });
+    this.launcher = h(
+      'button',
+      {
+        class: 'launcher',
+        type: 'button',
+        'aria-expanded': 'false',
+        'aria-controls': 'nx-panel',
+        onclick: () => this.setOpen(!this.isOpen),
+      },
+      bubbleIcon(),
+      h('span', { class: 'launcher-text' }, text.launcher),
+      this.badge,
+    );
+
+    this.statusEl = h('p', { class: 'status', role: 'status' });
+    this.log = h('ol', {
+      class: 'log',
+      role: 'log',
+      'aria-live': 'polite',
+      'aria-label': 'Conversation',
+      tabindex: '0',
+    });
+    this.typingEl = h('p', { class: 'typing', 'aria-live': 'polite' });
+    this.input = h('textarea', {
+      id: 'nx-input',
+      rows: '1',
+      maxlength: '4000',
+      placeholder: 'Write a message…',
+      autocomplete: 'off',
+      onkeydown: (e: KeyboardEvent) => {
+        if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+          e.preventDefault();
+          this.submit();
+        }
+      },
+      oninput: () => {
+        this.autosize();
+        this.chat.typing(this.input.value.length > 0);
+      },
+    });
+    this.endButton = h(
+      'button',
+      { class: 'text-button', type: 'button', onclick: () => void this.endChat() },
+      'End chat',
+    );
+
+    this.panel = h(
+      'section',
+      {
+        id: 'nx-panel',
+        class: 'panel',
+        role: 'dialog',
+        'aria-modal': 'false',
+        'aria-labelledby': 'nx-title',
+        hidden: true,
+        onkeydown: (e: KeyboardEvent) => {
+          if (e.key === 'Escape') {
+            e.preventDefault();
+            this.setOpen(false);
+          }
+        },
+      },
+      h(
+        'header',
+        { class: 'head' },
+        h('div', { class: 'avatar', 'aria-hidden': 'true' }, bubbleIcon()),
+        h('div', { class: 'titles' }, h('h2', { id: 'nx-title' }, text.title), h('p', null, text.subtitle)),
+        this.endButton,
+        h(
+          'button',
+          {
+            class: 'icon-button',
+            type: 'button',
+            'aria-label': 'Minimise chat',
+            onclick: () => this.setOpen(false),
+          },
+          h('span', { 'aria-hidden': 'true' }, '–'),
+        ),
+      ),
+      this.statusEl,
+      this.log,
+      this.typingEl,
+      h(
+        'form',
+        {
+          class: 'composer',
+          onsubmit: (e: Event) => {
+            e.preventDefault();
+            this.submit();
+          },
+        },
+        h('label', { for: 'nx-input', class: 'sr-only' }, 'Your message'),
+        this.input,
+        h('button', { class: 'send', type: 'submit', 'aria-label': 'Send message' }, sendIcon()),
+      ),
+    );
+    this.root.append(h('div', { class: 'nx' }, this.panel, this.launcher));
+
+    chat.on('message', (m) => {
+      this.render();
+      if (!this.isOpen && m.from.type !== 'Customer') {
+        this.unread++;
+        this.updateBadge();
+      }
+    });
+    chat.on('outbox', () => this.render());
+    chat.on('status', (s) => this.showStatus(s));
+    chat.on('typing', (p) => {
+      if (p.from.type === 'Customer') return;
+      clearTimeout(this.typingTimer);
+      this.typingEl.textContent = p.typing ? `${p.from.nickname || 'Agent'} is typing…` : '';
+      if (p.typing) {
+        this.typingTimer = setTimeout(() => {
+          this.typingEl.textContent = '';
+        }, 6000);
+      }
+    });
+    chat.on('error', (e) => {
+      this.statusEl.textContent = e.message;
+    });
+    chat.on('ended', () => this.render());
+    this.render();
+    this.showStatus(chat.connection);
+  }
+
+  get open(): boolean {
+    return this.isOpen;
+  }
+
+  setOpen(open: boolean): void {
+    if (open === this.isOpen) return;
+    this.isOpen = open;
+    this.panel.hidden = !open;
+    this.launcher.setAttribute('aria-expanded', String(open));
+    this.launcher.classList.toggle('is-open', open);
+    if (open) {
+      this.unread = 0;
+      this.updateBadge();
+      this.log.scrollTop = this.log.scrollHeight;
+      this.input.focus();
+    } else if (this.root.activeElement) {
+      // Focus would otherwise fall to <body>: put it back where the customer opened the chat.
+      this.launcher.focus();
+    }
+    this.onOpenChange(open);
+  }
+
+  send(text: string): void {
+    if (this.chat.connection === 'ended') {
+      this.chat.restart();
+      this.render();
+    }
+    this.chat.send(text);
+  }
+
+  private submit(): void {
+    const text = this.input.value;
+    if (!text.trim()) return;
+    this.send(text);
+    this.input.value = '';
+    this.autosize();
+    this.chat.typing(false);
+    this.input.focus();
+  }
+
+  private async endChat(): Promise<void> {
+    this.endButton.disabled = true;
+    await this.chat.end();
+    this.endButton.disabled = false;
+    this.input.focus();
+  }
+
+  private autosize(): void {
+    this.input.style.height = 'auto';
+    this.input.style.height = `${Math.min(this.input.scrollHeight, 120)}px`;
+  }
+
+  private showStatus(s: ChatStatus): void {
+    this.statusEl.textContent = STATUS_TEXT[s];
+    this.statusEl.dataset.state = s;
+    this.endButton.hidden = !this.chat.hasSession;
+  }
+
+  private updateBadge(): void {
+    this.badge.hidden = this.unread === 0;
+    this.badge.textContent = String(this.unread);
+    this.launcher.setAttribute(
+      'aria-label',
+      this.unread
+        ? `${this.text.launcher} (${this.unread} new message${this.unread > 1 ? 's' : ''})`
+        : this.text.launcher,
+    );
+  }
+
+  private render(): void {
+    stickToBottom(this.log, () => {
+      clear(this.log);
+      const messages = this.chat.messages();
+      if (messages.length === 0 && this.chat.pending().length === 0) {
+        this.log.append(h('li', { class: 'empty' }, 'Hi! How can we help you today?'));
+      }
+      for (const m of messages) this.log.append(messageItem(m));
+      for (const p of this.chat.pending()) this.log.append(this.pendingItem(p));
+      const last = messages[messages.length - 1];
+      const replies = last?.from.type !== 'Customer' ? last?.content?.quickReplies : undefined;
+      if (replies?.length) {
+        this.log.append(
+          h(
+            'li',
+            { class: 'replies' },
+            ...replies.map((r) =>
+              h(
+                'button',
+                { type: 'button', class: 'chip', onclick: () => this.send(r.payload || r.text) },
+                r.text,
+              ),
+            ),
+          ),
+        );
+      }
+    });
+    this.endButton.hidden = !this.chat.hasSession;
+  }
+
+  private pendingItem(p: PendingSend): HTMLLIElement {
+    return h(
+      'li',
+      { class: `msg mine ${p.failed ? 'failed' : 'pending'}`, 'data-client-id': p.clientMessageId },
+      h('p', { class: 'bubble' }, p.text),
+      p.failed
+        ? h(
+            'p',
+            { class: 'meta' },
+            `Not sent: ${p.failed.message} `,
+            h(
+              'button',
+              { type: 'button', class: 'text-button', onclick: () => this.chat.retry(p.clientMessageId) },
+              'Retry',
+            ),
+            h(
+              'button',
+              { type: 'button', class: 'text-button', onclick: () => this.chat.discard(p.clientMessageId) },
+              'Remove',
+            ),
+          )
+        : h('p', { class: 'meta' }, 'Sending…'),
+    );
+  }
+}
+
+function messageItem(m: ChatMessage): HTMLLIElement {
+  const system = m.from.type === 'System' || (m.type !== 'Text' && m.type !== 'Rich' && m.type !== 'File');
+  if (system) return h('li', { class: 'notice', 'data-seq': m.seq }, m.text || noticeText(m));
+  const mine = m.from.type === 'Customer';
+  return h(
+    'li',
+    { class: `msg ${mine ? 'mine' : 'theirs'}`, 'data-seq': m.seq },
+    mine
+      ? null
+      : h('p', { class: 'who' }, m.from.nickname || (m.from.type === 'Bot' ? 'Assistant' : 'Agent')),
+    h('p', { class: 'bubble' }, m.text ?? ''),
+    ...(m.content?.attachments ?? []).map((a) =>
+      /^https?:/.test(a.url)
+        ? h(
+            'a',
+            { class: 'attachment', href: a.url, target: '_blank', rel: 'noopener noreferrer' },
+            a.name || 'Attachment',
+          )
+        : null,
+    ),
+    h('p', { class: 'meta' }, h('span', { class: 'sr-only' }, mine ? 'You, ' : ''), formatTime(m.timestamp)),
+  );
+}
+
+function noticeText(m: ChatMessage): string {
+  const who = m.from.nickname || m.from.type;
+  if (m.type === 'ParticipantJoined') return `${who} joined the chat`;
+  if (m.type === 'ParticipantLeft') return `${who} left the chat`;
+  return '';
+}
+
+function adoptStyles(root: ShadowRoot, text: string): void {
+  // A constructed stylesheet needs no inline <style>, so it works under a strict CSP.
+  try {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(text);
+    root.adoptedStyleSheets = [sheet];
+  } catch {
+    root.append(h('style', null, text));
+  }
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function icon(d: string): SVGSVGElement {
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const path = document.createElementNS(SVG, 'path');
+  path.setAttribute('d', d);
+  svg.append(path);
+  return svg;
+}
+
+function bubbleIcon(): SVGSVGElement {
+  return icon('M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z');
+}
+
+function sendIcon(): SVGSVGElement {
+  return icon('M3 20.5 21 12 3 3.5l2.5 7.5L15 12l-9.5 1z');
+}
