@@ -5,6 +5,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Registry } from '../shared/metrics.js';
 import type { SharedState } from '../shared/state/types.js';
 import type { Auth } from './auth/auth.js';
+import type { ChatService } from './chat/service.js';
 import type { SecretBox } from './secret-box.js';
 
 /** What a gateway module is given: exactly the parts it may use, never the server. */
@@ -17,6 +18,8 @@ export interface GatewayDeps {
   readonly secrets: SecretBox;
   readonly auth: Auth;
   readonly adminToken: string;
+  /** Conversations, messages, realtime delivery; routing registers its hooks here. */
+  readonly chat: ChatService;
 }
 
 /** A module adds its routes to the router. */

@@ -18,6 +18,7 @@ import { MetricsServer } from '../shared/metrics-server.js';
 import { createSharedState } from '../shared/state/index.js';
 import type { SharedState } from '../shared/state/types.js';
 import { createAuth } from './auth/auth.js';
+import { ChatService } from './chat/service.js';
 import type { GatewayDeps } from './deps.js';
 import { healthRoutes } from './health/routes.js';
 import { ROUTE_MODULES } from './modules.js';
@@ -32,6 +33,7 @@ export interface Nexus {
   readonly state: SharedState;
   readonly registry: Registry;
   readonly io: SocketServer;
+  readonly chat: ChatService;
   readonly router: Router;
   /** The HTTP port actually bound (differs from config when 0). */
   readonly port: number;
@@ -85,13 +87,16 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
   const io = new SocketServer({
     path: SOCKET_PATH,
     serveClient: false,
+    // Oversized frames close the connection before they are parsed.
+    maxHttpBufferSize: config.chat.maxFrameBytes,
     cors: { origin: config.corsOrigins === '*' ? true : config.corsOrigins.split(',').map((s) => s.trim()) },
   });
   io.attachApp(http.app);
+  const chat = new ChatService({ config, db, state: stateProxy, io, log: log.child({ component: 'chat' }), registry });
 
   const secrets = new SecretBox(secretsKey);
   const auth = createAuth({ db, state: stateProxy, adminToken, config, log: log.child({ component: 'auth' }), registry });
-  const deps: GatewayDeps = { config, log, db, state: stateProxy, registry, secrets, auth, adminToken };
+  const deps: GatewayDeps = { config, log, db, state: stateProxy, registry, secrets, auth, adminToken, chat };
 
   healthRoutes(router, { db, state: stateProxy, startTime, accepting: () => accepting });
   for (const mod of ROUTE_MODULES) mod(router, deps);
@@ -124,6 +129,8 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
     },
     close: () => state?.close(),
   });
+  // After the state (the socket.io adapter uses its Redis clients); closes (flushes) before it.
+  lifecycle.add(chat);
   lifecycle.add(metrics);
   lifecycle.add({
     name: 'http',
@@ -149,6 +156,7 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
     },
     registry,
     io,
+    chat,
     router,
     get port() {
       return http.port;

@@ -140,6 +140,18 @@ export const nexusSchema = z
       })
       .strict()
       .default({}),
+    /** The embedded router (queues, agents, async hold). */
+    routing: z
+      .object({
+        /** How often each node re-runs assignment and refreshes its agents' presence, in ms. */
+        sweepMs: z.number().int().min(50).default(2000),
+        /** How long an agent socket counts as connected without its node's heartbeat, in ms. */
+        presenceTtlMs: z.number().int().min(1000).default(30_000),
+        /** How long all of a customer's sockets may be gone before the conversation goes on async hold, in ms. */
+        customerGraceMs: z.number().int().min(0).default(60_000),
+      })
+      .strict()
+      .default({}),
     /** The browser surfaces under /ux (widget, agent console, demo). */
     ux: z
       .object({
