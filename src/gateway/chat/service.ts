@@ -1,0 +1,274 @@
+/**
+ * The chat service: the conversation and message store, the group-commit write path and the
+ * realtime layer behind one object. It is what routing, the interactions API, provider channels
+ * and the plugin bus use (`deps.chat`); routing plugs its logic in through two hooks
+ * (`setConversationRouter`, `setAgentActions`) and reaches agents through `notifier`.
+ */
+import type { Server } from 'socket.io';
+import type { NexusConfig } from '../../shared/config.js';
+import type { Database } from '../../shared/db/pool.js';
+import { AppError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { counter, type Registry } from '../../shared/metrics.js';
+import type { SharedState } from '../../shared/state/types.js';
+import type { ChatMessage, Participant } from './events.js';
+import { Realtime } from './realtime.js';
+import { ChatStore, type SessionRow } from './store.js';
+import { ChatTokens } from './tokens.js';
+import type {
+  AgentActions,
+  AgentNotifier,
+  AppendResult,
+  Conversation,
+  ConversationEvent,
+  ConversationListener,
+  ConversationRouter,
+  NewConversation,
+  NewMessage,
+  StateChange,
+} from './types.js';
+import { type CommittedMessage, GroupCommitWriter, type TxHook } from './writer.js';
+
+export type * from './types.js';
+export { ChatTokens } from './tokens.js';
+
+export interface ChatServiceDeps {
+  config: NexusConfig;
+  db: Database;
+  state: SharedState;
+  io: Server;
+  log: Logger;
+  registry?: Registry;
+}
+
+export interface ChatSession {
+  sessionId: string;
+  participantId: string;
+  transportId: string;
+  conversation: Conversation;
+  clientToken: string;
+  selfUri: string;
+}
+
+export const selfUri = (sessionId: string) => `/nexus/v3/chat/sessions/${sessionId}`;
+
+export class ChatService {
+  readonly name = 'chat';
+  readonly tokens: ChatTokens;
+  readonly store: ChatStore;
+  /** Delivers agent-side events (conversation.assigned, conversation.updated, suggestion). */
+  readonly notifier: AgentNotifier;
+  private readonly writer: GroupCommitWriter;
+  private readonly realtime: Realtime;
+  private readonly listeners = new Set<ConversationListener>();
+  private router: ConversationRouter | undefined;
+  private actions: AgentActions | undefined;
+  private readonly log: Logger;
+  private readonly messagesTotal;
+
+  constructor(deps: ChatServiceDeps) {
+    this.log = deps.log;
+    this.tokens = ChatTokens.fromConfig(deps.config);
+    this.store = new ChatStore(deps.db);
+    this.messagesTotal = deps.registry
+      ? counter(deps.registry, 'nexus_chat_messages_total', 'Chat messages committed.', ['from'])
+      : undefined;
+    this.writer = new GroupCommitWriter(deps.db, {
+      windowMs: deps.config.chat.commitWindowMs,
+      maxBatch: deps.config.chat.commitMaxBatch,
+      log: deps.log,
+      onCommitted: (c) => this.committed(c),
+    });
+    this.realtime = new Realtime({
+      io: deps.io,
+      config: deps.config,
+      state: deps.state,
+      store: this.store,
+      tokens: this.tokens,
+      service: this,
+      log: deps.log,
+    });
+    this.notifier = this.realtime;
+  }
+
+  async start(): Promise<void> {
+    this.realtime.start();
+  }
+
+  /** Commits what is pending; later appends fail with SHUTTING_DOWN. */
+  async close(): Promise<void> {
+    await this.writer.close();
+  }
+
+  // ---- hooks ----
+
+  /** Routing's hook for new consumer conversations; without one they stay `queued`. */
+  setConversationRouter(router: ConversationRouter | undefined): void {
+    this.router = router;
+  }
+
+  /** Routing's logic behind agent.state, conversation.join/transfer/done/list, suggestion.feedback. */
+  setAgentActions(actions: AgentActions | undefined): void {
+    this.actions = actions;
+  }
+
+  get agentActions(): AgentActions | undefined {
+    return this.actions;
+  }
+
+  /** Subscribes to conversation events of this node; returns the unsubscribe function. */
+  onConversationEvent(listener: ConversationListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Runs inside each message batch's transaction (e.g. a durable outbox). */
+  addTxHook(hook: TxHook): () => void {
+    return this.writer.addTxHook(hook);
+  }
+
+  // ---- conversations ----
+
+  async createConversation(input: NewConversation): Promise<Conversation> {
+    const conversation = await this.store.createConversation(input);
+    this.emit({ type: 'conversation.created', conversation });
+    return conversation;
+  }
+
+  /** A Chat v3 session: a new conversation, its customer participant and a client token. */
+  async createSession(input: NewConversation): Promise<ChatSession> {
+    const { conversation, session } = await this.store.createSession(input);
+    const clientToken = await this.tokens.signClientToken({
+      sessionId: session.id,
+      participantId: session.participant_id,
+      transportId: session.transport_id,
+      conversationId: conversation.id,
+      ccid: conversation.ccid,
+    });
+    this.emit({ type: 'conversation.created', conversation });
+    if (this.router) {
+      // A routing failure leaves the conversation queued; the customer still has a session.
+      await this.router
+        .onNewConversation(conversation)
+        .catch((err) =>
+          this.log.error({ err, conversationId: conversation.id }, 'routing a new conversation failed'),
+        );
+    }
+    return {
+      sessionId: session.id,
+      participantId: session.participant_id,
+      transportId: session.transport_id,
+      conversation,
+      clientToken,
+      selfUri: selfUri(session.id),
+    };
+  }
+
+  get(conversationId: string, ccid?: string): Promise<Conversation | undefined> {
+    return this.store.get(conversationId, ccid);
+  }
+
+  session(sessionId: string): Promise<SessionRow | undefined> {
+    return this.store.session(sessionId);
+  }
+
+  /**
+   * Appends a message: committed with the next seq by the group-commit writer, then fanned out.
+   * With `ccid`, a conversation of another tenant is CONVERSATION_NOT_FOUND.
+   */
+  append(conversationId: string, message: NewMessage, opts: { ccid?: string } = {}): Promise<AppendResult> {
+    return this.writer.append(conversationId, message, opts.ccid);
+  }
+
+  /** Messages after `afterSeq`, in order; the customer audience never sees `agents` notes. */
+  transcript(
+    conversationId: string,
+    opts: { afterSeq?: number; audience: 'customer' | 'agent'; limit?: number },
+  ): Promise<ChatMessage[]> {
+    return this.store.transcript(conversationId, opts);
+  }
+
+  /**
+   * Changes state, queue, agent or contact (compare-and-set with `ifState`). Emits
+   * `conversation.state-changed` and sends `conversation.updated` to the conversation's agents.
+   * Returns undefined when the conversation does not exist or `ifState` did not match.
+   */
+  async setState(conversationId: string, change: StateChange): Promise<Conversation | undefined> {
+    const r = await this.store.setState(conversationId, change);
+    if (!r) return undefined;
+    const { before, after } = r;
+    this.emit({
+      type: 'conversation.state-changed',
+      conversation: after,
+      previous: { state: before.state, queue: before.queue, agentId: before.agentId },
+    });
+    await this.realtime.notifyConversation(after.id, 'conversation.updated', { conversation: after });
+    return after;
+  }
+
+  /**
+   * Ends a customer's session: a ParticipantLeft message, `session.ended` to its sockets (which are
+   * then disconnected), and a `session.ended` event (routing puts the conversation on async hold).
+   * False when it had already ended.
+   */
+  async endSession(sessionId: string, reason: string): Promise<boolean> {
+    const session = await this.store.session(sessionId);
+    if (!session) throw new AppError('SESSION_NOT_FOUND');
+    if (!(await this.store.endSession(sessionId))) return false;
+    const from: Participant = {
+      participantId: session.participant_id,
+      type: 'Customer',
+      ...(session.nickname ? { nickname: session.nickname } : {}),
+    };
+    await this.append(session.conversation_id, { type: 'ParticipantLeft', from, visibility: 'all' }).catch(
+      (err) => {
+        // A conversation already done takes no message; the session is ended all the same.
+        if (!(err instanceof AppError && err.errorName === 'CONVERSATION_CLOSED')) throw err;
+      },
+    );
+    this.realtime.sessionEnded(sessionId, session.conversation_id, reason);
+    this.emit({
+      type: 'session.ended',
+      ccid: session.ccid,
+      conversationId: session.conversation_id,
+      sessionId,
+      reason,
+    });
+    return true;
+  }
+
+  /** Typing from a REST client: volatile, to the conversation's agents. */
+  typingFromCustomer(conversationId: string, from: Participant, typing: boolean): void {
+    this.realtime.typingFromCustomer(conversationId, from, typing);
+  }
+
+  // ---- internals ----
+
+  private committed(committed: CommittedMessage[]): void {
+    this.realtime.fanOut(committed);
+    for (const c of committed) {
+      this.messagesTotal?.inc({ from: c.message.from.type });
+      this.emit({
+        type: 'message.created',
+        ccid: c.ccid,
+        conversationId: c.message.conversationId,
+        message: c.message,
+      });
+    }
+  }
+
+  private emit(event: ConversationEvent): void {
+    for (const l of this.listeners) {
+      try {
+        const r = l(event);
+        if (r && typeof (r as Promise<void>).catch === 'function') {
+          (r as Promise<void>).catch((err) =>
+            this.log.error({ err, event: event.type }, 'conversation listener failed'),
+          );
+        }
+      } catch (err) {
+        this.log.error({ err, event: event.type }, 'conversation listener failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,416 @@
+/**
+ * The consumer chat protocol with the real socket.io client and the Chat v3 REST flow: ordered
+ * acks, folded retries, resume without gap or duplicate, isolation of sessions, bad input, and
+ * internal notes that never reach a customer.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChatMessage } from '../../src/gateway/chat/events.js';
+import { engines } from '../helpers/engines.js';
+import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
+import { createTenant, type TestTenant } from '../helpers/tenants.js';
+import { collect, emitAck, newSession, once, seen, socketFor, type TestSession } from './helpers.js';
+
+describe.each(engines())('consumer chat on %s engines', (engine) => {
+  let t: TestNexus;
+  let tenant: TestTenant;
+  beforeAll(async () => {
+    t = await startNexus({ engine });
+    tenant = await createTenant(t);
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+
+  const consumer = (s: TestSession, lastSeq?: number) =>
+    socketFor(
+      t.url,
+      '/consumer',
+      lastSeq === undefined ? { clientToken: s.clientToken } : { clientToken: s.clientToken, lastSeq },
+    );
+  const stored = async (conversationId: string) =>
+    (
+      await t.nexus.db.query<{ seq: string; client_message_id: string }>(
+        'SELECT seq, client_message_id FROM messages WHERE conversation_id = $1 ORDER BY seq',
+        [conversationId],
+      )
+    ).rows.map((r) => ({ seq: Number(r.seq), cmid: r.client_message_id }));
+
+  it('acks 20 rapid sends in order with seq 1..20, after they are stored, and echoes them', async () => {
+    const s = await newSession(t, tenant);
+    const sock = await consumer(s);
+    const live = collect(sock);
+    const acks = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        emitAck(sock, 'message.send', { clientMessageId: `m${i}`, text: `hello ${i}` }),
+      ),
+    );
+    expect(acks.map((a) => a.ok)).toEqual(Array(20).fill(true));
+    expect(acks.map((a) => a.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(new Set(acks.map((a) => a.id)).size).toBe(20);
+    expect(await stored(s.conversationId)).toEqual(
+      Array.from({ length: 20 }, (_, i) => ({ seq: i + 1, cmid: `m${i}` })),
+    );
+    const echoed = await live.waitFor(20);
+    expect(echoed.map((m) => m.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(echoed[0]).toMatchObject({
+      conversationId: s.conversationId,
+      type: 'Text',
+      text: 'hello 0',
+      visibility: 'all',
+      from: { participantId: s.participantId, type: 'Customer', nickname: 'ada' },
+    });
+    sock.close();
+  });
+
+  it('folds a repeated clientMessageId onto the original (same id and seq, stored once), also within one batch', async () => {
+    const s = await newSession(t, tenant);
+    const sock = await consumer(s);
+    const first = await emitAck(sock, 'message.send', { clientMessageId: 'same', text: 'once' });
+    const again = await emitAck(sock, 'message.send', { clientMessageId: 'same', text: 'once (retry)' });
+    expect(again).toMatchObject({ ok: true, id: first.id, seq: first.seq, duplicate: true });
+    // Concurrent retries land in the same group-commit batch.
+    const burst = await Promise.all(
+      Array.from({ length: 5 }, () => emitAck(sock, 'message.send', { clientMessageId: 'burst', text: 'x' })),
+    );
+    expect(new Set(burst.map((a) => `${a.id}/${a.seq}`)).size).toBe(1);
+    const next = await emitAck(sock, 'message.send', { clientMessageId: 'after', text: 'y' });
+    expect(next.seq).toBe(3); // no seq was burnt by the folded retries
+    expect(await stored(s.conversationId)).toEqual([
+      { seq: 1, cmid: 'same' },
+      { seq: 2, cmid: 'burst' },
+      { seq: 3, cmid: 'after' },
+    ]);
+    // The REST path folds onto the same message too.
+    const rest = await api(t.url, 'POST', `${s.selfUri}/messages`, {
+      headers: { 'x-nexus-client-key': s.clientToken },
+      form: 'data[type]=Text&data[text]=once&data[clientMessageId]=same',
+    });
+    expect(rest.body.data).toMatchObject({ id: first.id, seq: 1, duplicate: true });
+    sock.close();
+  });
+
+  it('resumes after a drop with lastSeq: every later message once, in order, also those sent meanwhile and during the replay', async () => {
+    const s = await newSession(t, tenant);
+    const a = await consumer(s);
+    for (let i = 1; i <= 5; i++)
+      await emitAck(a, 'message.send', { clientMessageId: `a${i}`, text: `a${i}` });
+    a.close();
+    // Sent while the socket is gone (REST, as the widget falls back to it).
+    for (let i = 6; i <= 10; i++) {
+      const r = await api(t.url, 'POST', `${s.selfUri}/messages`, {
+        headers: { 'x-nexus-client-key': s.clientToken },
+        form: `data[type]=Text&data[text]=r${i}&data[clientMessageId]=r${i}`,
+      });
+      expect(r.status).toBe(200);
+    }
+    // Live messages race the replay: another tab of the same session keeps sending.
+    const other = await consumer(s, 1000);
+    const sending = Promise.all(
+      Array.from({ length: 15 }, (_, i) =>
+        emitAck(other, 'message.send', { clientMessageId: `o${i}`, text: `o${i}` }),
+      ),
+    );
+    const b = await consumer(s, 3);
+    const got = seen(b);
+    await sending;
+    await got.waitFor(22);
+    const seqs = got.messages.map((m) => m.seq);
+    expect(seqs).toEqual(Array.from({ length: 22 }, (_, i) => i + 4));
+    // An explicit resume re-delivers from the given point.
+    const again = collect(b);
+    const ack = await emitAck(b, 'resume', { lastSeq: 20 });
+    expect(ack).toEqual({ ok: true, replayed: 5 });
+    await again.waitFor(5);
+    expect(again.messages.map((m) => m.seq)).toEqual([21, 22, 23, 24, 25]);
+    other.close();
+    b.close();
+  });
+
+  it("refuses another customer's token on REST and forged tokens on the socket, and keeps sessions apart", async () => {
+    const s1 = await newSession(t, tenant);
+    const s2 = await newSession(t, tenant);
+    const sock1 = await consumer(s1);
+    await emitAck(sock1, 'message.send', { clientMessageId: 'secret', text: 'only for s1' });
+    for (const [method, path, form] of [
+      ['GET', `${s1.selfUri}/messages`, undefined],
+      ['GET', s1.selfUri, undefined],
+      ['POST', `${s1.selfUri}/messages`, 'data[type]=Text&data[text]=intrude'],
+      ['POST', `${s1.selfUri}/end`, undefined],
+      ['DELETE', s1.selfUri, undefined],
+    ] as const) {
+      const r = await api(t.url, method, path, { headers: { 'x-nexus-client-key': s2.clientToken }, form });
+      expect(r.status, `${method} ${path}`).toBe(403);
+      expect(r.body.status.name).toBe('SESSION_MISMATCH');
+    }
+    const none = await api(t.url, 'GET', `${s1.selfUri}/messages`);
+    expect(none.status).toBe(401);
+    expect(none.body.status.name).toBe('INVALID_CLIENT_TOKEN');
+    expect(
+      (
+        await api(t.url, 'GET', `${s1.selfUri}/messages`, {
+          headers: { 'x-nexus-client-key': s1.clientToken },
+        })
+      ).body.data.messages,
+    ).toHaveLength(1);
+    expect(
+      await t.nexus.db.query('SELECT 1 FROM chat_sessions WHERE id = $1 AND ended_at IS NULL', [
+        s1.sessionId,
+      ]),
+    ).toHaveProperty('rowCount', 1);
+
+    const [h, p] = s1.clientToken.split('.');
+    for (const clientToken of [`${h}.${p}.AAAA`, 'not-a-token', 42, '']) {
+      const err = await socketFor(t.url, '/consumer', { clientToken }).catch((e) => e);
+      expect(err.data?.name).toBe('INVALID_CLIENT_TOKEN');
+    }
+    const agentToken = await t.nexus.chat.tokens.signAgentToken({ ccid: tenant.ccid, agentId: 'a1' });
+    const asAgent = await socketFor(t.url, '/consumer', { clientToken: agentToken }).catch((e) => e);
+    expect(asAgent.data?.name).toBe('INVALID_CLIENT_TOKEN');
+
+    const sock2 = await consumer(s2);
+    const seen2 = collect(sock2);
+    await emitAck(sock1, 'message.send', { clientMessageId: 'secret2', text: 'still only for s1' });
+    const own = await emitAck(sock2, 'message.send', { clientMessageId: 'mine', text: 'mine' });
+    expect(own.seq).toBe(1);
+    await seen2.waitFor(1);
+    expect(seen2.messages.map((m) => m.text)).toEqual(['mine']);
+    sock1.close();
+    sock2.close();
+  });
+
+  it('answers bad payloads with error acks and stays healthy', async () => {
+    const s = await newSession(t, tenant);
+    const sock = await consumer(s);
+    const bad: Array<[string, unknown, string]> = [
+      ['message.send', { text: 'no id' }, 'VALIDATION_FAILED'],
+      ['message.send', { clientMessageId: 7, text: 'x' }, 'VALIDATION_FAILED'],
+      ['message.send', { clientMessageId: 'x', text: 42 }, 'VALIDATION_FAILED'],
+      ['message.send', { clientMessageId: 'x', text: '   ' }, 'VALIDATION_FAILED'],
+      ['message.send', { clientMessageId: 'x', text: 'y'.repeat(4097) }, 'VALIDATION_FAILED'],
+      [
+        'message.send',
+        { clientMessageId: 'x', type: 'Rich', content: { blob: 'z'.repeat(17_000) } },
+        'VALIDATION_FAILED',
+      ],
+      ['message.send', { clientMessageId: 'x', text: 'y', visibility: 'agents' }, 'VALIDATION_FAILED'],
+      ['message.send', 'a string', 'VALIDATION_FAILED'],
+      ['message.send', null, 'VALIDATION_FAILED'],
+      ['message.send', [1, 2], 'VALIDATION_FAILED'],
+      ['resume', { lastSeq: -1 }, 'VALIDATION_FAILED'],
+      ['resume', {}, 'VALIDATION_FAILED'],
+      ['no.such.event', { a: 1 }, 'UNKNOWN_EVENT'],
+      ['__proto__', {}, 'UNKNOWN_EVENT'],
+    ];
+    for (const [event, payload, name] of bad) {
+      const a = await emitAck(sock, event, payload);
+      expect(a.ok, `${event} ${JSON.stringify(payload)?.slice(0, 60)}`).toBe(false);
+      expect(a.error.name).toBe(name);
+      expect(a.error).toHaveProperty('code');
+      expect(a.error).toHaveProperty('retryable');
+    }
+    const noBody = await emitAck(sock, 'message.send');
+    expect(noBody.error.name).toBe('VALIDATION_FAILED');
+    // Events without an ack, typing garbage: ignored, never a crash.
+    sock.emit('message.send', { clientMessageId: 'no-ack', text: 'fine' });
+    sock.emit('typing', { typing: 'yes' });
+    sock.emit('typing');
+    sock.emit('unknown-without-ack', 1, 2, 3);
+    // A flood: beyond the socket's burst the answers are MESSAGE_RATE_LIMITED, nothing is stored.
+    const flood = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        emitAck(sock, 'message.send', { clientMessageId: `f${i}`, text: 'f' }),
+      ),
+    );
+    const limited = flood.filter((a) => !a.ok);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(limited.every((a) => a.error.name === 'MESSAGE_RATE_LIMITED' && a.error.retryable)).toBe(true);
+    const count = await t.nexus.db.query(
+      'SELECT count(*)::int AS n FROM messages WHERE conversation_id = $1',
+      [s.conversationId],
+    );
+    expect(count.rows[0].n).toBe(1 + flood.filter((a) => a.ok).length);
+    // An oversized frame closes only that connection.
+    const big = await consumer(s);
+    const closed = once(big, 'disconnect');
+    big.emit('message.send', { clientMessageId: 'big', text: 'b'.repeat(200_000) });
+    await closed;
+    expect((await api(t.url, 'GET', '/health/detail')).body.state).toBe('green');
+    const fresh = await newSession(t, tenant);
+    const ok = await consumer(fresh);
+    expect(await emitAck(ok, 'message.send', { clientMessageId: 'ok', text: 'still here' })).toMatchObject({
+      ok: true,
+      seq: 1,
+    });
+    ok.close();
+    sock.close();
+  });
+
+  it('never shows internal notes to the customer (socket, replay, REST transcript)', async () => {
+    const s = await newSession(t, tenant);
+    const chat = t.nexus.chat;
+    await chat.setState(s.conversationId, { state: 'assigned', agentId: 'agent-7' });
+    const agentToken = await chat.tokens.signAgentToken({
+      ccid: tenant.ccid,
+      agentId: 'agent-7',
+      name: 'Grace',
+    });
+    const agent = await socketFor(t.url, '/agent', { token: agentToken });
+    const join = await emitAck(agent, 'conversation.join', { conversationId: s.conversationId });
+    expect(join).toMatchObject({
+      ok: true,
+      replayed: 0,
+      conversation: { id: s.conversationId, agentId: 'agent-7' },
+    });
+    const cust = await consumer(s);
+    const custSeen = collect(cust);
+    const agentSeen = collect(agent);
+    await emitAck(cust, 'message.send', { clientMessageId: 'c1', text: 'hi' });
+    const note = await emitAck(agent, 'message.send', {
+      conversationId: s.conversationId,
+      clientMessageId: 'n1',
+      text: 'VIP, be nice',
+      visibility: 'agents',
+    });
+    expect(note).toMatchObject({ ok: true, seq: 2 });
+    await emitAck(agent, 'message.send', {
+      conversationId: s.conversationId,
+      clientMessageId: 'r1',
+      text: 'hello!',
+    });
+    await agentSeen.waitFor(3);
+    await custSeen.waitFor(2);
+    expect(agentSeen.messages.map((m) => [m.seq, m.visibility])).toEqual([
+      [1, 'all'],
+      [2, 'agents'],
+      [3, 'all'],
+    ]);
+    expect(custSeen.messages.map((m) => m.seq)).toEqual([1, 3]);
+    expect(custSeen.messages[1].from).toEqual({ participantId: 'agent-7', type: 'Agent', nickname: 'Grace' });
+    // A replay from the start skips the note too.
+    const replay = await consumer(s, 0);
+    const replayed = seen(replay);
+    await replayed.waitFor(2);
+    await emitAck(replay, 'resume', { lastSeq: 0 });
+    await replayed.waitFor(4);
+    expect(replayed.messages.every((m: ChatMessage) => m.visibility === 'all')).toBe(true);
+    const rest = await api(t.url, 'GET', `${s.selfUri}/messages?from=1`, {
+      headers: { 'x-nexus-client-key': s.clientToken },
+    });
+    expect(rest.body.data.messages.map((m: ChatMessage) => m.seq)).toEqual([1, 3]);
+    expect(rest.body.data.nextPosition).toBe(4);
+    expect(JSON.stringify(rest.body)).not.toContain('VIP');
+    // Another agent (not assigned) can neither join nor write.
+    const otherToken = await chat.tokens.signAgentToken({ ccid: tenant.ccid, agentId: 'agent-8' });
+    const other = await socketFor(t.url, '/agent', { token: otherToken });
+    expect((await emitAck(other, 'conversation.join', { conversationId: s.conversationId })).error.name).toBe(
+      'NOT_CONVERSATION_AGENT',
+    );
+    expect(
+      (
+        await emitAck(other, 'message.send', {
+          conversationId: s.conversationId,
+          clientMessageId: 'x',
+          text: 'x',
+        })
+      ).error.name,
+    ).toBe('NOT_CONVERSATION_AGENT');
+    // Routing's events answer an error until routing registers its actions.
+    if (!chat.agentActions) {
+      expect((await emitAck(other, 'agent.state', { state: 'ready' })).error.name).toBe(
+        'ROUTING_UNAVAILABLE',
+      );
+    }
+    for (const sock of [agent, cust, replay, other]) sock.close();
+  });
+
+  it('runs the Chat v3 REST flow with form-encoded bodies: create, send, typing, read with from, end', async () => {
+    const created = await api(t.url, 'POST', '/nexus/v3/chat/sessions', {
+      headers: { 'x-api-key': tenant.apiKey },
+      form:
+        'data[firstName]=Alan&data[lastName]=Turing&data[email]=alan%40example.com&data[endpoint]=GlobalChatSwitchboard' +
+        '&data[stream]=live&data[ChatProfile]=gold&data[userData][orderId]=A-17',
+    });
+    expect(created.status).toBe(200);
+    const s = created.body.data;
+    expect(s.selfUri).toBe(`/nexus/v3/chat/sessions/${s.sessionId}`);
+    const claims = JSON.parse(Buffer.from(s.clientToken.split('.')[1], 'base64url').toString());
+    const header = JSON.parse(Buffer.from(s.clientToken.split('.')[0], 'base64url').toString());
+    expect(header.alg).toBe('HS256');
+    expect(claims).toMatchObject({
+      sessionId: s.sessionId,
+      participantId: s.participantId,
+      transportId: s.transportId,
+    });
+    const conv = await t.nexus.chat.get(s.conversationId);
+    expect(conv).toMatchObject({
+      ccid: tenant.ccid,
+      state: 'queued',
+      endpoint: 'GlobalChatSwitchboard',
+      customer: { firstName: 'Alan', lastName: 'Turing', email: 'alan@example.com', nickname: 'Alan Turing' },
+      userData: { ChatProfile: 'gold', orderId: 'A-17', stream: 'live' },
+    });
+    const key = { 'x-nexus-client-key': s.clientToken };
+    const sock = await socketFor(t.url, '/consumer', { clientToken: s.clientToken });
+    const seen = collect(sock);
+    for (const text of ['one', 'two', 'three']) {
+      const r = await api(t.url, 'POST', `${s.selfUri}/messages`, {
+        headers: key,
+        form: `data[type]=Text&data[text]=${text}`,
+      });
+      expect(r.status).toBe(200);
+    }
+    const typing = await api(t.url, 'POST', `${s.selfUri}/messages`, {
+      headers: key,
+      form: 'data[type]=TypingStarted',
+    });
+    expect(typing.body.data.type).toBe('TypingStarted');
+    const json = await api(t.url, 'POST', `${s.selfUri}/messages`, {
+      headers: key,
+      json: { data: { type: 'Text', text: 'four' } },
+    });
+    expect(json.body.data.seq).toBe(4);
+    await seen.waitFor(4);
+    const read = await api(t.url, 'GET', `${s.selfUri}/messages?from=3`, { headers: key });
+    expect(read.body.data.messages.map((m: ChatMessage) => m.text)).toEqual(['three', 'four']);
+    expect(read.body.data).toMatchObject({ nextPosition: 5, chatEnded: false });
+    for (const [form, field] of [
+      ['data[type]=Text', 'data.text'],
+      ['data[type]=Bogus&data[text]=x', 'data.type'],
+      [`data[type]=Text&data[text]=${'x'.repeat(5000)}`, 'data.text'],
+    ]) {
+      const r = await api(t.url, 'POST', `${s.selfUri}/messages`, { headers: key, form });
+      expect(r.status).toBe(400);
+      expect(r.body.status.details.field).toBe(field);
+    }
+    expect((await api(t.url, 'GET', `${s.selfUri}/messages?from=abc`, { headers: key })).status).toBe(400);
+    const badCreate = await api(t.url, 'POST', '/nexus/v3/chat/sessions', {
+      headers: { 'x-api-key': tenant.apiKey },
+      form: 'data[email]=not-an-email',
+    });
+    expect(badCreate.status).toBe(400);
+    expect((await api(t.url, 'POST', '/nexus/v3/chat/sessions', { form: 'data[nickname]=x' })).status).toBe(
+      401,
+    );
+
+    const ended = once<{ conversationId: string }>(sock, 'session.ended');
+    const end = await api(t.url, 'DELETE', s.selfUri, { headers: key });
+    expect(end.body.data.chatEnded).toBe(true);
+    expect((await ended).conversationId).toBe(s.conversationId);
+    const after = await api(t.url, 'POST', `${s.selfUri}/messages`, {
+      headers: key,
+      form: 'data[type]=Text&data[text]=late',
+    });
+    expect(after.status).toBe(409);
+    expect(after.body.status.name).toBe('SESSION_ENDED');
+    const final = await api(t.url, 'GET', `${s.selfUri}/messages`, { headers: key });
+    expect(final.body.data.chatEnded).toBe(true);
+    expect(final.body.data.messages.at(-1).type).toBe('ParticipantLeft');
+    const reconnect = await socketFor(t.url, '/consumer', { clientToken: s.clientToken }).catch((e) => e);
+    expect(reconnect.data?.name).toBe('SESSION_ENDED');
+    // A session id that is not a UUID is simply not found.
+    expect(
+      (await api(t.url, 'GET', `/nexus/v3/chat/sessions/${randomUUID()}x/messages`, { headers: key })).status,
+    ).toBe(403);
+  });
+});
