@@ -425,6 +425,27 @@ describe.each(engines())('provisioned services on %s engines', (engine) => {
     expect(r.body.status.code).toBe(3000);
   });
 
+  it("refuses another tenant's key (403, 2004) before telling anything", async () => {
+    const other = await createTenant(t);
+    for (const headers of [
+      keyHeaders(other.apiKey),
+      keyHeaders(other.apiKey, a.ccid),
+      keyHeaders(other.apiKey, other.ccid),
+    ]) {
+      const r = await call('GET', a.ccid, 'mGageSMS', undefined, headers);
+      expect(r.status).toBe(403);
+      expect(r.body.status.code).toBe(2004);
+      const ghost = await call(
+        'GET',
+        `ghost-${randomBytes(4).toString('hex')}`,
+        'mGageSMS',
+        undefined,
+        headers,
+      );
+      expect(ghost.status).toBe(403);
+    }
+  });
+
   it('refuses a request without a credential', async () => {
     const r = await call('POST', a.ccid, 'SMS', GUIDE.smsMGage, {});
     expect(r.status).toBe(401);
