@@ -1,0 +1,12 @@
+/**
+ * The table of built-in plugins: each plugin and the service names it serves (a name ending in `-`
+ * is a prefix, e.g. `WebhookTransportTarget-`). Third-party plugins are served as `Plugin-<name>`.
+ */
+import type { PluginDefinition } from './sdk.js';
+
+export interface BuiltinPlugin {
+  plugin: PluginDefinition;
+  services: string[];
+}
+
+export const BUILTIN_PLUGINS: BuiltinPlugin[] = [];
