@@ -58,6 +58,12 @@ describe.each(engines())('auth.require on %s engines', (engine) => {
       '/probe/keys-only',
       probe(() => ({ permission: PERMISSIONS.consumerChat, admin: false })),
     );
+    // A route that asks twice (a broad permission, then a fallback) within one request.
+    r.get('/probe/twice', async (ctx) => {
+      await auth.require(ctx, { permission: PERMISSIONS.consumerChat });
+      await auth.require(ctx, { permission: PERMISSIONS.consumerChat });
+      return { data: {} };
+    });
 
     ({ ccid, apiKey: keys.tenant } = await createTenant(t));
     ({ ccid: other, apiKey: keys.other } = await createTenant(t));
@@ -135,6 +141,15 @@ describe.each(engines())('auth.require on %s engines', (engine) => {
     const badCcid = await get('/probe/consumer', keyHeaders(keys.cluster, 'not a ccid!'));
     expect(badCcid.status).toBe(400);
     expect(badCcid.body.status.code).toBe(1004);
+  });
+
+  it('charges the rate limit once per request, however often the route checks', async () => {
+    const k = await createApiKey(t, { tenant: ccid, permissions: [PERMISSIONS.consumerChat], capacity: 2 });
+    const first = await get('/probe/twice', keyHeaders(k.apiKey));
+    expect(first.status).toBe(200);
+    expect(first.headers.get('ratelimit-remaining')).toBe('1');
+    expect((await get('/probe/twice', keyHeaders(k.apiKey))).headers.get('ratelimit-remaining')).toBe('0');
+    expect((await get('/probe/twice', keyHeaders(k.apiKey))).status).toBe(429);
   });
 
   it('lets an admin credential act on any tenant it names', async () => {

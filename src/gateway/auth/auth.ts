@@ -118,8 +118,12 @@ export function createAuth(deps: AuthDeps): Auth {
     if (!key) throw new AppError('INVALID_API_KEY');
     const why = unusableReason(key);
     if (why) throw new AppError('INVALID_API_KEY', `The x-api-key is ${why}.`);
-    // The bucket is charged before the permission check so that probing with a key costs like using it.
-    await applyKeyRateLimit(deps.state.rateLimiter, ctx, key);
+    // The bucket is charged before the permission check so that probing with a key costs like using it,
+    // and once per request: a route may ask again with another permission.
+    if (ctx.state.rateCharged !== key.keyId) {
+      ctx.state.rateCharged = key.keyId;
+      await applyKeyRateLimit(deps.state.rateLimiter, ctx, key);
+    }
     const principal: Principal = {
       kind: 'apikey',
       subject: `apikey:${key.keyId}`,
