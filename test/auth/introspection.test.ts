@@ -197,6 +197,30 @@ describe.each(engines())('introspected admin credentials on %s engines', (engine
     expect(auth.calls.get(token)).toBe(2);
   });
 
+  // Only the Redis state is shared between nodes; the in-process one is a single node's by design.
+  if (engine === 'real') {
+    it('shares cached answers between the nodes of one deployment', async () => {
+      const token = gwsToken();
+      const second = await startNexus({ shareWith: t });
+      try {
+        expect(
+          (await api(t.url, 'GET', '/nexus/v3/provisioning/tenants', { headers: { authorization: token } }))
+            .status,
+        ).toBe(200);
+        expect(
+          (
+            await api(second.url, 'GET', '/nexus/v3/provisioning/tenants', {
+              headers: { authorization: token },
+            })
+          ).status,
+        ).toBe(200);
+        expect(auth.calls.get(token)).toBe(1);
+      } finally {
+        await second.close();
+      }
+    });
+  }
+
   it('still takes the configured admin token first, without asking the server', async () => {
     const calls = [...auth.calls.values()].reduce((a, b) => a + b, 0);
     const r = await api(t.url, 'GET', '/nexus/v3/provisioning/tenants', {
