@@ -1,6 +1,7 @@
 import type { NexusConfig } from '../shared/config.js';
 import type { Database } from '../shared/db/pool.js';
 import type { Router } from '../shared/http/router.js';
+import type { Component } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import type { Registry } from '../shared/metrics.js';
 import type { SharedState } from '../shared/state/types.js';
@@ -20,6 +21,8 @@ export interface GatewayDeps {
   readonly adminToken: string;
   /** Conversations, messages, realtime delivery; routing registers its hooks here. */
   readonly chat: ChatService;
+  /** A module's long-lived parts (timers, listeners): started after the stores and chat, closed before them. */
+  readonly components: { add(part: Component): void };
 }
 
 /** A module adds its routes to the router. */

@@ -3,8 +3,17 @@ import { apiKeyRoutes } from './apikeys/routes.js';
 import { channelRoutes } from './channels/routes.js';
 import { chatRoutes } from './chat/routes.js';
 import type { RouteModule } from './deps.js';
+import { routingRoutes } from './routing/module.js';
 import { serviceRoutes } from './services/routes.js';
 import { tenantRoutes } from './tenants/routes.js';
 import { uxRoutes } from './ux/routes.js';
 
-export const ROUTE_MODULES: RouteModule[] = [tenantRoutes, apiKeyRoutes, serviceRoutes, channelRoutes, chatRoutes, uxRoutes];
+export const ROUTE_MODULES: RouteModule[] = [
+  tenantRoutes,
+  apiKeyRoutes,
+  serviceRoutes,
+  channelRoutes,
+  chatRoutes,
+  routingRoutes,
+  uxRoutes,
+];

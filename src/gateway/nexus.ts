@@ -11,7 +11,7 @@ import { migrate } from '../shared/db/migrate.js';
 import { Database } from '../shared/db/pool.js';
 import { Router } from '../shared/http/router.js';
 import { HttpServer } from '../shared/http/server.js';
-import { Lifecycle } from '../shared/lifecycle.js';
+import { type Component, Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { createRegistry, type Registry } from '../shared/metrics.js';
 import { MetricsServer } from '../shared/metrics-server.js';
@@ -46,8 +46,10 @@ export interface Nexus {
 
 export function createNexus(config: NexusConfig, log: Logger): Nexus {
   const dataDir = resolve(config.dataDir);
-  const needsDataDir = !config.adminToken || !config.secretsKey || (!config.db.host && !config.db.embeddedInMemory);
-  const adminToken = config.adminToken || (needsDataDir ? generatedOnce(dataDir, 'admin-token', () => randomToken(24)) : '');
+  const needsDataDir =
+    !config.adminToken || !config.secretsKey || (!config.db.host && !config.db.embeddedInMemory);
+  const adminToken =
+    config.adminToken || (needsDataDir ? generatedOnce(dataDir, 'admin-token', () => randomToken(24)) : '');
   const secretsKey = config.secretsKey || generatedOnce(dataDir, 'secrets.key', SecretBox.generateKey);
   const registry = createRegistry('nexus');
   const lifecycle = new Lifecycle(log);
@@ -92,11 +94,38 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
     cors: { origin: config.corsOrigins === '*' ? true : config.corsOrigins.split(',').map((s) => s.trim()) },
   });
   io.attachApp(http.app);
-  const chat = new ChatService({ config, db, state: stateProxy, io, log: log.child({ component: 'chat' }), registry });
+  const chat = new ChatService({
+    config,
+    db,
+    state: stateProxy,
+    io,
+    log: log.child({ component: 'chat' }),
+    registry,
+  });
 
   const secrets = new SecretBox(secretsKey);
-  const auth = createAuth({ db, state: stateProxy, adminToken, config, log: log.child({ component: 'auth' }), registry });
-  const deps: GatewayDeps = { config, log, db, state: stateProxy, registry, secrets, auth, adminToken, chat };
+  const auth = createAuth({
+    db,
+    state: stateProxy,
+    adminToken,
+    config,
+    log: log.child({ component: 'auth' }),
+    registry,
+  });
+  const moduleParts: Component[] = [];
+  const components = { add: (part: Component) => void moduleParts.push(part) };
+  const deps: GatewayDeps = {
+    config,
+    log,
+    db,
+    state: stateProxy,
+    registry,
+    secrets,
+    auth,
+    adminToken,
+    chat,
+    components,
+  };
 
   healthRoutes(router, { db, state: stateProxy, startTime, accepting: () => accepting });
   for (const mod of ROUTE_MODULES) mod(router, deps);
@@ -131,6 +160,7 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
   });
   // After the state (the socket.io adapter uses its Redis clients); closes (flushes) before it.
   lifecycle.add(chat);
+  for (const part of moduleParts) lifecycle.add(part);
   lifecycle.add(metrics);
   lifecycle.add({
     name: 'http',

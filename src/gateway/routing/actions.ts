@@ -1,0 +1,105 @@
+/**
+ * Routing's side of the `/agent` socket events (chat's AgentActions hook): presence, ready/not
+ * ready, join, transfer, Done, the agent's list, and feedback on suggestions. Payloads arrive
+ * validated by chat; refusals are AppErrors, which chat turns into error acks.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../../shared/db/pool.js';
+import { AppError } from '../../shared/errors.js';
+import type { AgentStore } from '../agents/store.js';
+import type { ConversationState } from '../chat/events.js';
+import type { AgentActions, AgentIdentity, Conversation } from '../chat/types.js';
+import type { Routing } from './router.js';
+import type { ChatPort } from './types.js';
+
+const DEFAULT_LIST: ConversationState[] = ['assigned', 'asynchold'];
+
+export function createAgentActions(deps: {
+  db: Database;
+  agents: AgentStore;
+  routing: Routing;
+  chat: () => ChatPort;
+}): AgentActions {
+  const { agents, routing } = deps;
+
+  const requireAgent = async (who: AgentIdentity) => {
+    const agent = await agents.get(who.ccid, who.agentId);
+    // A token outlives a deleted agent: refuse rather than act for nobody.
+    if (!agent) throw new AppError('AGENT_NOT_FOUND');
+    return agent;
+  };
+
+  /** The agent's own conversation, or 404 without saying whether another tenant has one. */
+  const owned = async (who: AgentIdentity, conversationId: string): Promise<Conversation> => {
+    const c = await deps.chat().get(conversationId, who.ccid);
+    if (!c) throw new AppError('INTERACTION_NOT_FOUND');
+    if (c.state === 'done') throw new AppError('INTERACTION_DONE');
+    if (c.agentId !== who.agentId || (c.state !== 'assigned' && c.state !== 'asynchold')) {
+      throw new AppError('NOT_ASSIGNED_AGENT');
+    }
+    return c;
+  };
+
+  return {
+    async connected(who) {
+      await requireAgent(who);
+      await agents.connect(who.socketId, who.ccid, who.agentId, routing.nodeId, routing.presenceTtlMs);
+      // A ready agent who (re)connects may take what waited meanwhile.
+      void routing.kick(who.ccid);
+    },
+
+    async disconnected(who) {
+      await agents.disconnect(who.socketId);
+    },
+
+    async setState(who, p) {
+      await requireAgent(who);
+      const agent = await agents.setState(who.ccid, who.agentId, p.state);
+      if (p.state === 'ready') await routing.kick(who.ccid);
+      return { state: agent?.state ?? p.state };
+    },
+
+    async join(who, conversationId) {
+      return owned(who, conversationId);
+    },
+
+    async transfer(who, p) {
+      await owned(who, p.conversationId);
+      const target = p.queue ? { queue: p.queue } : { agentId: p.agentId as string };
+      if ('agentId' in target && target.agentId === who.agentId) {
+        throw new AppError('VALIDATION_FAILED', 'agentId: the conversation is already yours', {
+          field: 'agentId',
+        });
+      }
+      const after = await routing.place(who.ccid, p.conversationId, target, { fromAgent: who.agentId });
+      return { conversation: after };
+    },
+
+    async done(who, p) {
+      await owned(who, p.conversationId);
+      await routing.finish(who.ccid, p.conversationId, { byAgent: who.agentId });
+    },
+
+    async list(who, p) {
+      return {
+        conversations: await routing.agentConversations(who.ccid, who.agentId, p.states ?? DEFAULT_LIST),
+      };
+    },
+
+    async suggestionFeedback(who, p) {
+      await deps.db.query(
+        `INSERT INTO suggestion_feedback (id, ccid, agent_id, suggestion_id, action, text)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+        [randomUUID(), who.ccid, who.agentId, p.suggestionId, p.action, p.text ?? null],
+      );
+    },
+
+    async canWrite(who, c) {
+      return (
+        c.ccid === who.ccid &&
+        c.agentId === who.agentId &&
+        (c.state === 'assigned' || c.state === 'asynchold')
+      );
+    },
+  };
+}

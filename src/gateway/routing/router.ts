@@ -1,0 +1,527 @@
+/**
+ * The embedded router. Every decision that gives an agent a conversation is made in ONE PostgreSQL
+ * transaction that holds the agent's row lock while it counts the agent's `assigned`
+ * conversations, so no agent ever holds more than its capacity, whatever the number of nodes:
+ * a second node deciding for the same agent either skips it (SKIP LOCKED) or waits for the lock
+ * and then counts the first node's committed assignment.
+ *
+ * Fairness: queued conversations are served first come, first served (`queued_at`); the agent
+ * chosen is the longest-idle ready, connected agent of the queue with room, where "idle since" is
+ * the later of the moment it became ready and the moment it was last given a conversation.
+ *
+ * Assignment runs when a conversation is queued, when an agent becomes ready or finishes a
+ * conversation, and on a periodic sweep (so that work a crashed node left is picked up).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Database, Queryable } from '../../shared/db/pool.js';
+import { AppError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { AgentStore } from '../agents/store.js';
+import type { ContactStore } from '../contacts/store.js';
+import type { EndpointStore } from '../endpoints/store.js';
+import type { ConversationState, ConversationSummary } from '../chat/events.js';
+import { type ConversationRow, isUuid, toConversation } from '../chat/store.js';
+import type { Conversation } from '../chat/types.js';
+import type { Change, ChatPort } from './types.js';
+
+export interface RoutingOptions {
+  db: Database;
+  agents: AgentStore;
+  endpoints: EndpointStore;
+  contacts: ContactStore;
+  log: Logger;
+  /** How often the sweep re-runs assignment and refreshes this node's agent sockets. */
+  sweepMs?: number;
+  /** How long an agent socket counts as connected without a heartbeat (a crashed node's). */
+  presenceTtlMs?: number;
+  /** How many earlier conversations of the contact an agent is shown. */
+  historyLimit?: number;
+}
+
+/** Queue of a conversation that names neither an endpoint nor a queue. */
+export const DEFAULT_QUEUE = 'default';
+
+const SYSTEM = { participantId: 'system', type: 'System' as const, nickname: 'System' };
+
+/** A ready agent's sockets are live (some node heartbeats them). */
+const LIVE = `EXISTS (SELECT 1 FROM agent_connections ac
+  WHERE ac.ccid = a.ccid AND ac.agent_id = a.agent_id AND ac.expires_at > now())`;
+
+type Placement = { queue: string } | { agentId: string };
+
+export class Routing {
+  readonly nodeId = randomUUID();
+  private chat: ChatPort | undefined;
+  private readonly db: Database;
+  private readonly log: Logger;
+  private readonly sweepMs: number;
+  readonly presenceTtlMs: number;
+  private readonly historyLimit: number;
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  /** Per tenant: a run in progress, and whether another was asked for meanwhile. */
+  private readonly runs = new Map<string, { again: boolean; done: Promise<void> }>();
+  private closed = false;
+
+  constructor(private readonly opts: RoutingOptions) {
+    this.db = opts.db;
+    this.log = opts.log;
+    this.sweepMs = opts.sweepMs ?? 2000;
+    this.presenceTtlMs = opts.presenceTtlMs ?? 30_000;
+    this.historyLimit = opts.historyLimit ?? 20;
+  }
+
+  /** Chat's service is built after the modules; it is handed over before start. */
+  attach(chat: ChatPort): void {
+    this.chat = chat;
+  }
+
+  private get port(): ChatPort {
+    if (!this.chat) throw new AppError('UNAVAILABLE', 'Routing is not connected to chat yet.');
+    return this.chat;
+  }
+
+  start(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setInterval(() => {
+      if (this.sweeping) return;
+      this.sweeping = this.sweep().finally(() => {
+        this.sweeping = undefined;
+      });
+    }, this.sweepMs);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.sweeping?.catch(() => undefined);
+    await Promise.all([...this.runs.values()].map((r) => r.done.catch(() => undefined)));
+    // This node's agents are no longer connected here; other nodes must not wait for the TTL.
+    await this.opts.agents.forgetNode(this.nodeId).catch(() => undefined);
+  }
+
+  /** One sweep: keep this node's agent sockets alive, then serve every tenant with a queue. */
+  async sweep(): Promise<void> {
+    try {
+      await this.opts.agents.heartbeat(this.nodeId, this.presenceTtlMs);
+      const r = await this.db.query<{ ccid: string }>(
+        `SELECT DISTINCT ccid FROM conversations WHERE state = 'queued'`,
+      );
+      for (const { ccid } of r.rows) if (!this.closed) await this.kick(ccid);
+    } catch (err) {
+      if (!this.closed) this.log.warn({ err: (err as Error).message }, 'routing sweep failed');
+    }
+  }
+
+  /**
+   * Runs assignment for a tenant until nothing more can be assigned. Calls while a run is in
+   * progress fold into one more run after it, so bursts do not pile up transactions.
+   */
+  kick(ccid: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const running = this.runs.get(ccid);
+    if (running) {
+      running.again = true;
+      return running.done;
+    }
+    const entry = { again: false, done: Promise.resolve() };
+    entry.done = (async () => {
+      try {
+        do {
+          entry.again = false;
+          await this.assignAll(ccid);
+        } while (entry.again && !this.closed);
+      } catch (err) {
+        if (!this.closed) this.log.warn({ err: (err as Error).message, ccid }, 'assignment failed');
+      } finally {
+        this.runs.delete(ccid);
+      }
+    })();
+    this.runs.set(ccid, entry);
+    return entry.done;
+  }
+
+  private async assignAll(ccid: string): Promise<void> {
+    // Conversations nobody can take right now are skipped for the rest of this run, so one queue
+    // without agents does not hold up the others.
+    const skip: string[] = [];
+    while (!this.closed) {
+      const r = await this.retrying(() => this.db.tx((q) => this.assignOne(q, ccid, skip)));
+      if (r === 'none') return;
+      if (typeof r === 'string') skip.push(r);
+      else {
+        await this.port.stateChanged(r.before, r.after);
+        await this.announceAssigned(r.after);
+      }
+    }
+  }
+
+  /** The oldest queued conversation that some agent could take, given to the longest-idle one. */
+  private async assignOne(q: Queryable, ccid: string, skip: string[]): Promise<Change | 'none' | string> {
+    const c = await q.query<ConversationRow>(
+      `SELECT c.* FROM conversations c
+       WHERE c.ccid = $1 AND c.state = 'queued' AND NOT (c.id = ANY($2::uuid[]))
+         AND EXISTS (SELECT 1 FROM agents a WHERE a.ccid = c.ccid AND a.state = 'ready' AND a.capacity > 0
+                     AND c.queue = ANY(a.queues) AND ${LIVE})
+       ORDER BY c.queued_at NULLS FIRST, c.created_at, c.id
+       FOR NO KEY UPDATE OF c SKIP LOCKED LIMIT 1`,
+      [ccid, skip],
+    );
+    const row = c.rows[0];
+    if (!row) return 'none';
+    const before = toConversation(row);
+    const tried: string[] = [];
+    for (;;) {
+      const a = await q.query<{ agent_id: string; capacity: number }>(
+        `SELECT a.agent_id, a.capacity FROM agents a
+         WHERE a.ccid = $1 AND a.state = 'ready' AND a.capacity > 0 AND $2 = ANY(a.queues)
+           AND NOT (a.agent_id = ANY($3::text[])) AND ${LIVE}
+         ORDER BY a.idle_since, a.agent_id
+         FOR NO KEY UPDATE OF a SKIP LOCKED LIMIT 1`,
+        [ccid, row.queue, tried],
+      );
+      const agent = a.rows[0];
+      if (!agent) return row.id;
+      if (await this.hasRoom(q, ccid, agent.agent_id, agent.capacity)) {
+        const after = await this.giveTo(q, row.id, ccid, agent.agent_id);
+        return { before, after };
+      }
+      tried.push(agent.agent_id);
+    }
+  }
+
+  /**
+   * Counted AFTER the agent's row lock is held: under READ COMMITTED this statement sees every
+   * assignment committed by whoever held the lock before.
+   */
+  private async hasRoom(q: Queryable, ccid: string, agentId: string, capacity: number): Promise<boolean> {
+    const r = await q.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM conversations WHERE ccid = $1 AND agent_id = $2 AND state = 'assigned'`,
+      [ccid, agentId],
+    );
+    return r.rows[0].n < capacity;
+  }
+
+  /** Caller holds the conversation's and the agent's row locks and has checked the room. */
+  private async giveTo(q: Queryable, id: string, ccid: string, agentId: string): Promise<Conversation> {
+    const r = await q.query<ConversationRow>(
+      `UPDATE conversations SET state = 'assigned', agent_id = $2, last_agent_id = $2, assigned_at = now(),
+         updated_at = now() WHERE id = $1 RETURNING *`,
+      [id, agentId],
+    );
+    await q.query('UPDATE agents SET idle_since = clock_timestamp() WHERE ccid = $1 AND agent_id = $2', [
+      ccid,
+      agentId,
+    ]);
+    return toConversation(r.rows[0]);
+  }
+
+  /** Locks the agent (waiting, not skipping: the caller asked for this one agent) and checks it. */
+  private async lockAgentWithRoom(q: Queryable, ccid: string, agentId: string, requireReady: boolean) {
+    const a = await q.query<{ agent_id: string; capacity: number; state: string; live: boolean }>(
+      `SELECT a.agent_id, a.capacity, a.state, ${LIVE} AS live FROM agents a
+       WHERE a.ccid = $1 AND a.agent_id = $2 FOR NO KEY UPDATE OF a`,
+      [ccid, agentId],
+    );
+    const agent = a.rows[0];
+    if (!agent) throw new AppError('AGENT_NOT_FOUND');
+    if (requireReady && (agent.state !== 'ready' || !agent.live)) throw new AppError('AGENT_NOT_AVAILABLE');
+    if (!(await this.hasRoom(q, ccid, agentId, agent.capacity))) throw new AppError('AGENT_AT_CAPACITY');
+  }
+
+  private async lockConversation(q: Queryable, ccid: string, id: string): Promise<ConversationRow> {
+    if (!isUuid(id)) throw new AppError('INTERACTION_NOT_FOUND');
+    const r = await q.query<ConversationRow>(
+      'SELECT * FROM conversations WHERE id = $1 AND ccid = $2 FOR NO KEY UPDATE',
+      [id, ccid],
+    );
+    if (!r.rows[0]) throw new AppError('INTERACTION_NOT_FOUND');
+    return r.rows[0];
+  }
+
+  /** Deadlocks and serialization failures between nodes are retried a few times. */
+  private async retrying<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (attempt >= 4 || (code !== '40P01' && code !== '40001')) throw err;
+      }
+    }
+  }
+
+  // ---- transitions -------------------------------------------------------------------------
+
+  /**
+   * A new consumer conversation: matched to its contact, then handed to its endpoint's bot (state
+   * `bot`) or queued on its endpoint's queue with a "queued" notice to the customer.
+   */
+  async onNewConversation(conversation: Conversation): Promise<void> {
+    const { ccid, id } = conversation;
+    const contact = await this.opts.contacts.match(ccid, conversation.customer ?? {});
+    const endpoint = conversation.endpoint
+      ? await this.opts.endpoints.get(ccid, conversation.endpoint)
+      : undefined;
+    // An endpoint nobody provisioned queues on a queue of its own name, so nothing is lost.
+    const queue = endpoint?.queue ?? conversation.queue ?? (conversation.endpoint || DEFAULT_QUEUE);
+    const state: ConversationState = endpoint?.bot ? 'bot' : 'queued';
+    const r = await this.db.query<ConversationRow>(
+      `UPDATE conversations SET contact_id = $2, queue = $3, state = $4,
+         queued_at = CASE WHEN $4 = 'queued' THEN now() ELSE queued_at END, updated_at = now()
+       WHERE id = $1 AND state IN ('bot', 'queued') AND agent_id IS NULL
+       RETURNING *`,
+      [id, contact.id, queue, state],
+    );
+    if (!r.rows[0]) return;
+    const after = toConversation(r.rows[0]);
+    if (after.state !== conversation.state || after.queue !== conversation.queue) {
+      await this.port.stateChanged(conversation, after);
+    }
+    if (state === 'queued') await this.queued(after);
+  }
+
+  private async queued(c: Conversation): Promise<void> {
+    await this.port.append(c.id, {
+      type: 'Notice',
+      from: SYSTEM,
+      text: 'queued',
+      content: { notice: 'queued', queue: c.queue },
+    });
+    await this.kick(c.ccid);
+  }
+
+  /**
+   * The customer left (session ended, or disconnected past the grace period): an assigned
+   * conversation goes on async hold with its agent; on an endpoint with `asyncHold: false` it is
+   * Done instead. A queued conversation stays queued: the agent who takes it answers
+   * asynchronously.
+   */
+  async customerLeft(ccid: string, id: string): Promise<void> {
+    const cur = await this.port.get(id, ccid);
+    if (!cur || cur.state !== 'assigned') return;
+    const endpoint = cur.endpoint ? await this.opts.endpoints.get(ccid, cur.endpoint) : undefined;
+    if (endpoint && !endpoint.asyncHold) {
+      await this.finish(ccid, id, { reason: 'customer left' });
+      return;
+    }
+    const change = await this.db.tx(async (q) => {
+      const row = await this.lockConversation(q, ccid, id);
+      if (row.state !== 'assigned') return undefined;
+      const r = await q.query<ConversationRow>(
+        `UPDATE conversations SET state = 'asynchold', updated_at = now() WHERE id = $1 RETURNING *`,
+        [id],
+      );
+      return { before: toConversation(row), after: toConversation(r.rows[0]) };
+    });
+    if (!change) return;
+    await this.port.stateChanged(change.before, change.after);
+    // The held conversation no longer counts against the agent: others may flow in.
+    await this.kick(ccid);
+  }
+
+  /**
+   * The customer wrote into a conversation on async hold: it re-opens to the SAME agent when that
+   * agent is ready, connected and has room, otherwise it goes back to its queue.
+   */
+  async customerReturned(ccid: string, id: string): Promise<void> {
+    const change = await this.retrying(() =>
+      this.db.tx(async (q) => {
+        const row = await q.query<ConversationRow>(
+          `SELECT * FROM conversations WHERE id = $1 AND ccid = $2 AND state = 'asynchold' FOR NO KEY UPDATE`,
+          [id, ccid],
+        );
+        const cur = row.rows[0];
+        if (!cur) return undefined;
+        const before = toConversation(cur);
+        if (cur.agent_id) {
+          try {
+            await this.lockAgentWithRoom(q, ccid, cur.agent_id, true);
+            const r = await q.query<ConversationRow>(
+              `UPDATE conversations SET state = 'assigned', updated_at = now() WHERE id = $1 RETURNING *`,
+              [id],
+            );
+            return { before, after: toConversation(r.rows[0]), same: true };
+          } catch (err) {
+            if (!(err instanceof AppError)) throw err;
+          }
+        }
+        return { before, after: await this.requeue(q, id, cur.queue ?? DEFAULT_QUEUE), same: false };
+      }),
+    );
+    if (!change) return;
+    await this.port.stateChanged(change.before, change.after);
+    if (change.same) {
+      // Re-sent as an assignment so that sockets the agent opened since the hold are subscribed too.
+      await this.announceAssigned(change.after, { joined: false });
+    } else {
+      if (change.before.agentId) await this.port.notifier.removeAgent(ccid, change.before.agentId, id);
+      await this.queued(change.after);
+    }
+  }
+
+  private async requeue(q: Queryable, id: string, queue: string): Promise<Conversation> {
+    const r = await q.query<ConversationRow>(
+      `UPDATE conversations SET state = 'queued', queue = $2, agent_id = NULL, queued_at = now(), updated_at = now()
+       WHERE id = $1 RETURNING *`,
+      [id, queue],
+    );
+    return toConversation(r.rows[0]);
+  }
+
+  /**
+   * Places a conversation: on a queue (it waits there for the router) or with one agent (who must
+   * have room; `requireReady` for agent-initiated transfers). `fromAgent`: only that agent's
+   * assigned conversation may move (an agent's transfer).
+   */
+  async place(
+    ccid: string,
+    id: string,
+    target: Placement,
+    opts: { fromAgent?: string; requireReady?: boolean } = {},
+  ): Promise<Conversation> {
+    const change = await this.retrying(() =>
+      this.db.tx(async (q) => {
+        const row = await this.lockConversation(q, ccid, id);
+        const before = toConversation(row);
+        if (row.state === 'done') throw new AppError('INTERACTION_DONE');
+        if (opts.fromAgent !== undefined && (row.agent_id !== opts.fromAgent || row.state === 'queued')) {
+          throw new AppError('NOT_ASSIGNED_AGENT');
+        }
+        if ('queue' in target) return { before, after: await this.requeue(q, id, target.queue) };
+        if (row.agent_id === target.agentId && row.state === 'assigned') return { before, after: before };
+        await this.lockAgentWithRoom(q, ccid, target.agentId, opts.requireReady ?? true);
+        return { before, after: await this.giveTo(q, id, ccid, target.agentId) };
+      }),
+    );
+    const { before, after } = change;
+    if (before === after) return after;
+    await this.port.stateChanged(before, after);
+    if (before.agentId && before.agentId !== after.agentId && before.state !== 'queued') {
+      await this.port.notifier.removeAgent(ccid, before.agentId, id);
+      await this.participantLeft(before);
+    }
+    if (after.state === 'assigned') await this.announceAssigned(after);
+    else await this.queued(after);
+    // Whoever gave the conversation away has room again.
+    await this.kick(ccid);
+    return after;
+  }
+
+  /** Marks a conversation Done: final; the agent can no longer join and the customer's session ends. */
+  async finish(
+    ccid: string,
+    id: string,
+    opts: { byAgent?: string; reason?: string } = {},
+  ): Promise<Conversation> {
+    const change = await this.db.tx(async (q) => {
+      const row = await this.lockConversation(q, ccid, id);
+      if (row.state === 'done') throw new AppError('INTERACTION_DONE');
+      if (opts.byAgent !== undefined && row.agent_id !== opts.byAgent)
+        throw new AppError('NOT_ASSIGNED_AGENT');
+      const r = await q.query<ConversationRow>(
+        `UPDATE conversations SET state = 'done', done_at = now(), updated_at = now() WHERE id = $1 RETURNING *`,
+        [id],
+      );
+      return { before: toConversation(row), after: toConversation(r.rows[0]) };
+    });
+    const { before, after } = change;
+    await this.port.stateChanged(before, after);
+    if (before.agentId) await this.port.notifier.removeAgent(ccid, before.agentId, id);
+    await this.port.endSessions(id, opts.reason ?? 'done');
+    await this.kick(ccid);
+    return after;
+  }
+
+  /** Deletes an agent; its assigned and held conversations go back to their queues. */
+  async removeAgent(ccid: string, agentId: string): Promise<boolean> {
+    const r = await this.db.tx(async (q) => {
+      // Conversations before the agent row: the same lock order as assignment, so no deadlock.
+      const held = await q.query<ConversationRow>(
+        `SELECT * FROM conversations WHERE ccid = $1 AND agent_id = $2 AND state IN ('assigned', 'asynchold')
+         ORDER BY id FOR NO KEY UPDATE`,
+        [ccid, agentId],
+      );
+      const changes: Change[] = [];
+      for (const row of held.rows) {
+        changes.push({
+          before: toConversation(row),
+          after: await this.requeue(q, row.id, row.queue ?? DEFAULT_QUEUE),
+        });
+      }
+      const deleted = await this.opts.agents.delete(ccid, agentId, q);
+      return { deleted, changes };
+    });
+    for (const c of r.changes) {
+      await this.port.stateChanged(c.before, c.after);
+      await this.port.notifier.removeAgent(ccid, agentId, c.after.id);
+      await this.queued(c.after);
+    }
+    return r.deleted;
+  }
+
+  private async participantLeft(c: Conversation): Promise<void> {
+    if (!c.agentId) return;
+    await this.port.append(c.id, {
+      type: 'ParticipantLeft',
+      from: { participantId: c.agentId, type: 'Agent' },
+    });
+  }
+
+  /** Tells the agent (all its sockets, any node) with the transcript and the contact's history. */
+  private async announceAssigned(after: Conversation, opts: { joined?: boolean } = {}): Promise<void> {
+    const agentId = after.agentId as string;
+    try {
+      if (opts.joined !== false) {
+        const agent = await this.opts.agents.get(after.ccid, agentId);
+        await this.port.append(after.id, {
+          type: 'ParticipantJoined',
+          from: { participantId: agentId, type: 'Agent', nickname: agent?.name ?? agentId },
+        });
+      }
+      const [transcript, history] = await Promise.all([this.port.transcript(after.id), this.history(after)]);
+      const fresh = (await this.port.get(after.id, after.ccid)) ?? after;
+      await this.port.notifier.notifyAgent(after.ccid, agentId, 'conversation.assigned', {
+        conversation: summary(fresh),
+        transcript,
+        history,
+      });
+    } catch (err) {
+      // The assignment is committed; the agent finds it with conversation.list / join.
+      this.log.warn({ err: (err as Error).message, conversationId: after.id }, 'assignment notice failed');
+    }
+  }
+
+  /** The contact's earlier conversations, newest first. */
+  async history(c: Pick<Conversation, 'ccid' | 'id' | 'contactId'>): Promise<ConversationSummary[]> {
+    if (!c.contactId) return [];
+    const r = await this.db.query<ConversationRow>(
+      `SELECT * FROM conversations WHERE ccid = $1 AND contact_id = $2 AND id <> $3
+       ORDER BY created_at DESC, id LIMIT $4`,
+      [c.ccid, c.contactId, c.id, this.historyLimit],
+    );
+    return r.rows.map((row) => summary(toConversation(row)));
+  }
+
+  /** The agent's conversations (assigned and on hold by default). */
+  async agentConversations(
+    ccid: string,
+    agentId: string,
+    states: ConversationState[],
+  ): Promise<ConversationSummary[]> {
+    const r = await this.db.query<ConversationRow>(
+      `SELECT * FROM conversations WHERE ccid = $1 AND agent_id = $2 AND state = ANY($3::text[])
+       ORDER BY updated_at DESC, id LIMIT 500`,
+      [ccid, agentId, states],
+    );
+    return r.rows.map((row) => summary(toConversation(row)));
+  }
+}
+
+/** The summary sent to agents and REST clients (the widget's custom user data stays inside). */
+export function summary(c: Conversation): ConversationSummary {
+  const { userData: _userData, ...rest } = c;
+  return rest;
+}
