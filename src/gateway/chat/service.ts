@@ -207,18 +207,6 @@ export class ChatService {
   }
 
   /**
-   * Announces a state change that routing committed in its own transaction (where it holds the
-   * agent's lock for the capacity check): `conversation.state-changed` to this node's listeners.
-   */
-  announceStateChange(before: Conversation, after: Conversation): void {
-    this.emit({
-      type: 'conversation.state-changed',
-      conversation: after,
-      previous: { state: before.state, queue: before.queue, agentId: before.agentId },
-    });
-  }
-
-  /**
    * For a state change committed by someone else's SQL (routing's capacity-safe assignment):
    * emits `conversation.state-changed` to the listeners. Sending `conversation.updated` to the
    * agents is the caller's choice (`notifier.notifyConversation`).
