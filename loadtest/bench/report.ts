@@ -1,0 +1,357 @@
+/**
+ * The report: the issue's JSON shape under `scenarios`, the target checks as ratios measured in
+ * this one run, the run's conditions, every step's details; plus a markdown table and an SVG chart
+ * drawn here (no external service).
+ */
+import { cpus, loadavg, totalmem } from 'node:os';
+import type { TargetKind } from './gen/targets.js';
+import type { ProfileSummary } from './profile.js';
+import type { IdleResult, RampResult, StepResult } from './scenarios.js';
+
+export interface TargetCheck {
+  scenario: string;
+  target: string;
+  measured: string;
+  /** Measured value over the target's bound, oriented so that ≥ 1 means the target holds. */
+  score: number | null;
+  holds: boolean | null;
+}
+
+export interface Collected {
+  relay?: Partial<Record<TargetKind, RampResult>>;
+  latency?: { rate: number; step: StepResult; note?: string };
+  idle?: { uws: IdleResult; gateway: IdleResult };
+  resume?: Record<string, any>;
+  durable?: { gateway: Record<string, any>; pg_batch: Record<string, any> };
+  profiles?: ProfileSummary[];
+}
+
+export interface RunInfo {
+  size: string;
+  engine: string;
+  storage: string;
+  started_at: string;
+  seconds: number;
+  generators: number;
+  gateway_overrides: Record<string, unknown>;
+}
+
+export function machine() {
+  const c = cpus();
+  return {
+    cpu: c[0]?.model ?? 'unknown',
+    cores: c.length,
+    memory_gb: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    loadavg_at_end: loadavg().map((v) => Math.round(v * 100) / 100),
+  };
+}
+
+export function buildReport(c: Collected, run: RunInfo) {
+  const scenarios: Record<string, Record<string, unknown>> = {};
+  if (c.relay) {
+    scenarios.relay = {
+      gateway_msgs_per_s: c.relay.gateway?.max_msgs_per_s ?? null,
+      uws_relay_msgs_per_s: c.relay.uws?.max_msgs_per_s ?? null,
+      socketio_relay_msgs_per_s: c.relay.socketio?.max_msgs_per_s ?? null,
+    };
+  }
+  if (c.latency) {
+    const l = c.latency.step.latency;
+    scenarios.latency = { p50_ms: l.p50_ms, p99_ms: l.p99_ms, p999_ms: l.p999_ms };
+  }
+  if (c.idle) {
+    scenarios.idle_memory = {
+      gateway_bytes_per_conn: c.idle.gateway.bytes_per_conn,
+      uws_bytes_per_conn: c.idle.uws.bytes_per_conn,
+    };
+  }
+  if (c.resume) {
+    scenarios.resume = {
+      reconnected: c.resume.reconnected,
+      lost: c.resume.lost,
+      duplicated: c.resume.duplicated,
+      seconds: c.resume.seconds,
+    };
+  }
+  if (c.durable) {
+    scenarios.durable = {
+      gateway_msgs_per_s: c.durable.gateway.msgs_per_s,
+      pg_batch_rows_per_s: c.durable.pg_batch.rows_per_s,
+    };
+  }
+  return {
+    scenarios,
+    targets: checkTargets(c),
+    run: { ...run, machine: machine() },
+    notes: notes(c),
+    details: c,
+  };
+}
+
+const r2 = (v: number) => Math.round(v * 100) / 100;
+
+export function checkTargets(c: Collected): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const ratio = (a?: number, b?: number) => (a !== undefined && b ? a / b : undefined);
+  if (c.relay) {
+    const g = c.relay.gateway?.max_msgs_per_s;
+    const u = ratio(g, c.relay.uws?.max_msgs_per_s);
+    const s = ratio(g, c.relay.socketio?.max_msgs_per_s);
+    out.push({
+      scenario: 'relay',
+      target: '≥ 0.5× raw uWS relay',
+      measured: u === undefined ? 'not measured' : `${r2(u)}×`,
+      score: u === undefined ? null : r2(u / 0.5),
+      holds: u === undefined ? null : u >= 0.5,
+    });
+    out.push({
+      scenario: 'relay',
+      target: '≥ 2× plain socket.io relay',
+      measured: s === undefined ? 'not measured' : `${r2(s)}×`,
+      score: s === undefined ? null : r2(s / 2),
+      holds: s === undefined ? null : s >= 2,
+    });
+  }
+  if (c.latency) {
+    const p = c.latency.step.latency.p99_ms;
+    out.push({
+      scenario: 'latency',
+      target: 'p99 ≤ 10 ms at half the max rate',
+      measured: `${p} ms`,
+      score: r2(10 / Math.max(p, 0.001)),
+      holds: p <= 10,
+    });
+  }
+  if (c.idle) {
+    const q = c.idle.gateway.bytes_per_conn / Math.max(1, c.idle.uws.bytes_per_conn);
+    out.push({
+      scenario: 'idle_memory',
+      target: '≤ 2.5× raw uWS per connection',
+      measured: `${r2(q)}×`,
+      score: r2(2.5 / Math.max(q, 0.001)),
+      holds: q <= 2.5,
+    });
+  }
+  if (c.resume) {
+    const ok =
+      c.resume.lost === 0 && c.resume.duplicated === 0 && c.resume.reconnected === c.resume.customers;
+    out.push({
+      scenario: 'resume',
+      target: `0 lost, 0 duplicated (${c.resume.customers} customers)`,
+      measured: `${c.resume.lost} lost, ${c.resume.duplicated} duplicated, ${c.resume.reconnected} reconnected`,
+      score: ok ? 1 : 0,
+      holds: ok,
+    });
+  }
+  if (c.durable) {
+    const q = c.durable.gateway.msgs_per_s / Math.max(1, c.durable.pg_batch.rows_per_s);
+    out.push({
+      scenario: 'durable',
+      target: '≥ 0.5× raw batched INSERT rows/s',
+      measured: `${r2(q)}×`,
+      score: r2(q / 0.5),
+      holds: q >= 0.5,
+    });
+  }
+  return out;
+}
+
+function notes(c: Collected): string[] {
+  const n: string[] = [];
+  for (const r of Object.values(c.relay ?? {})) if (r?.note) n.push(`relay/${r.kind}: ${r.note}`);
+  if (c.latency?.note) n.push(`latency: ${c.latency.note}`);
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+type Report = ReturnType<typeof buildReport>;
+
+export function markdown(rep: Report): string {
+  const L: string[] = [];
+  const m = rep.run.machine;
+  L.push(
+    `Run: \`${rep.run.size}\`, ${rep.run.started_at}, ${Math.round(rep.run.seconds)} s; storage: ${rep.run.storage}.`,
+  );
+  L.push(
+    `Machine: ${m.cores} × ${m.cpu}, ${m.memory_gb} GB, Node ${m.node}; load average at the end ${m.loadavg_at_end.join(' / ')}.`,
+  );
+  L.push('');
+  L.push('| scenario | target | measured | holds |');
+  L.push('|---|---|---|---|');
+  for (const t of rep.targets)
+    L.push(
+      `| ${t.scenario} | ${t.target} | ${t.measured} | ${t.holds === null ? 'n/a' : t.holds ? 'yes' : '**no**'} |`,
+    );
+  L.push('');
+  const d = rep.details;
+  if (d.relay) {
+    L.push(
+      '| relay server | max msg/s at p99 < 50 ms | server CPU at that rate | server µs CPU / msg | generator-bound |',
+    );
+    L.push('|---|---|---|---|---|');
+    for (const k of ['gateway', 'uws', 'socketio'] as const) {
+      const r = d.relay[k];
+      if (!r) continue;
+      const at = r.steps.find((s) => s.rate === r.max_msgs_per_s) ?? r.steps[0];
+      L.push(
+        `| ${label(k)} | ${r.max_msgs_per_s} | ${at?.server_cores ?? '-'} cores | ${at?.server_cpu_us_per_msg ?? '-'} | ${r.generator_bound ? 'yes' : 'no'} |`,
+      );
+    }
+    L.push('');
+  }
+  if (d.latency) {
+    const l = d.latency.step.latency;
+    L.push(
+      `Latency at ${d.latency.rate} msg/s (half the gateway's max), customer → agent: p50 ${l.p50_ms} ms, p99 ${l.p99_ms} ms, p99.9 ${l.p999_ms} ms, max ${l.max_ms} ms over ${l.count} messages.`,
+    );
+    L.push('');
+  }
+  if (d.idle) {
+    L.push(
+      `Idle memory (RSS slope after GC between ${Math.floor(d.idle.uws.connections / 2)} and ${d.idle.uws.connections} connections): gateway ${d.idle.gateway.bytes_per_conn} B/conn (heap ${d.idle.gateway.heap_bytes_per_conn}), raw uWS ${d.idle.uws.bytes_per_conn} B/conn.`,
+    );
+    L.push('');
+  }
+  if (d.resume) {
+    L.push(
+      `Resume: ${d.resume.customers} customers dropped at once while agents wrote ${d.resume.agentMessagesSent} messages (${d.resume.agentMessagesAcked} acked); ${d.resume.reconnected} reconnected in ${d.resume.allReconnectedSeconds} s, all resumed after ${d.resume.seconds ?? 'never'} s; lost ${d.resume.lost}, duplicated ${d.resume.duplicated}.`,
+    );
+    L.push('');
+  }
+  if (d.durable) {
+    L.push(
+      `Durable: gateway ${d.durable.gateway.msgs_per_s} acked msg/s (ack p99 ${d.durable.gateway.ack_latency.p99_ms} ms); raw batched INSERT ${d.durable.pg_batch.rows_per_s} rows/s (${d.durable.pg_batch.batch} rows per statement, ${d.durable.pg_batch.concurrency} connections, into copies of \`${d.durable.pg_batch.table}\`).`,
+    );
+    L.push('');
+  }
+  for (const n of rep.notes) L.push(`- ${n}`);
+  if (rep.notes.length) L.push('');
+  for (const p of d.profiles ?? []) {
+    L.push(`Profile \`${p.file.split('/').pop()}\` (${p.busy_ms} ms busy): where the gateway's CPU went`);
+    L.push('');
+    L.push('| area | self ms | % |');
+    L.push('|---|---|---|');
+    for (const a of p.top_areas.slice(0, 12)) L.push(`| ${a.area} | ${a.self_ms} | ${a.pct} |`);
+    L.push('');
+  }
+  return L.join('\n');
+}
+
+function label(k: TargetKind): string {
+  return k === 'gateway'
+    ? 'gateway (persist-before-ack)'
+    : k === 'uws'
+      ? 'raw uWS relay'
+      : 'plain socket.io relay';
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const COLORS: Record<TargetKind, string> = { gateway: '#1f77b4', uws: '#2ca02c', socketio: '#d62728' };
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Two panels: p99 latency against offered rate for each relay server, and every target as a bar. */
+export function svgChart(rep: Report): string {
+  const W = 1000;
+  const H = 380;
+  const o: string[] = [];
+  o.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+  );
+  o.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
+  o.push(
+    `<text x="20" y="22" font-size="15" font-weight="bold">nexus benchmark (${esc(rep.run.size)}, ${esc(rep.run.engine)}; ${rep.run.machine.cores} cores, ${esc(rep.run.started_at.slice(0, 16))})</text>`,
+  );
+
+  // Panel A: p99 vs rate, log-log.
+  const ax = { x: 70, y: 50, w: 400, h: 270 };
+  const steps = Object.values(rep.details.relay ?? {}).flatMap((r) => r?.steps ?? []);
+  if (steps.length) {
+    const rates = steps.map((s) => s.rate);
+    const lats = steps.map((s) => Math.max(0.1, s.latency.p99_ms));
+    const x0 = Math.log10(Math.min(...rates) / 1.2);
+    const x1 = Math.log10(Math.max(...rates) * 1.2);
+    const y0 = Math.log10(Math.min(0.5, ...lats));
+    const y1 = Math.log10(Math.max(100, ...lats) * 1.5);
+    const X = (v: number) => ax.x + ((Math.log10(v) - x0) / (x1 - x0)) * ax.w;
+    const Y = (v: number) => ax.y + ax.h - ((Math.log10(Math.max(0.1, v)) - y0) / (y1 - y0)) * ax.h;
+    o.push(`<rect x="${ax.x}" y="${ax.y}" width="${ax.w}" height="${ax.h}" fill="none" stroke="#999"/>`);
+    for (let e = Math.ceil(y0); e <= Math.floor(y1); e++) {
+      const v = 10 ** e;
+      o.push(`<line x1="${ax.x}" x2="${ax.x + ax.w}" y1="${Y(v)}" y2="${Y(v)}" stroke="#eee"/>`);
+      o.push(`<text x="${ax.x - 6}" y="${Y(v) + 4}" text-anchor="end">${v >= 1 ? v : v.toFixed(1)}</text>`);
+    }
+    for (let e = Math.ceil(x0); e <= Math.floor(x1); e++) {
+      for (const mnt of [1, 2, 5]) {
+        const v = mnt * 10 ** e;
+        if (Math.log10(v) < x0 || Math.log10(v) > x1) continue;
+        o.push(`<line x1="${X(v)}" x2="${X(v)}" y1="${ax.y}" y2="${ax.y + ax.h}" stroke="#f2f2f2"/>`);
+        o.push(
+          `<text x="${X(v)}" y="${ax.y + ax.h + 16}" text-anchor="middle">${v >= 1000 ? `${v / 1000}k` : v}</text>`,
+        );
+      }
+    }
+    o.push(
+      `<line x1="${ax.x}" x2="${ax.x + ax.w}" y1="${Y(50)}" y2="${Y(50)}" stroke="#000" stroke-dasharray="5,4"/>`,
+    );
+    o.push(`<text x="${ax.x + ax.w - 4}" y="${Y(50) - 4}" text-anchor="end">p99 limit 50 ms</text>`);
+    o.push(
+      `<text x="${ax.x + ax.w / 2}" y="${ax.y + ax.h + 34}" text-anchor="middle">offered rate, messages/s (log)</text>`,
+    );
+    o.push(
+      `<text transform="translate(${ax.x - 44},${ax.y + ax.h / 2}) rotate(-90)" text-anchor="middle">p99 customer → agent, ms (log)</text>`,
+    );
+    let ly = ax.y + 14;
+    for (const k of ['gateway', 'uws', 'socketio'] as const) {
+      const r = rep.details.relay?.[k];
+      if (!r) continue;
+      const pts = [...r.steps].sort((a, b) => a.rate - b.rate);
+      o.push(
+        `<polyline fill="none" stroke="${COLORS[k]}" stroke-width="2" points="${pts.map((s) => `${X(s.rate).toFixed(1)},${Y(s.latency.p99_ms).toFixed(1)}`).join(' ')}"/>`,
+      );
+      for (const s of pts)
+        o.push(
+          `<circle cx="${X(s.rate).toFixed(1)}" cy="${Y(s.latency.p99_ms).toFixed(1)}" r="3" fill="${s.pass ? COLORS[k] : '#fff'}" stroke="${COLORS[k]}"/>`,
+        );
+      o.push(
+        `<rect x="${ax.x + 8}" y="${ly - 9}" width="10" height="10" fill="${COLORS[k]}"/><text x="${ax.x + 24}" y="${ly}">${esc(label(k))}: ${r.max_msgs_per_s} msg/s${r.generator_bound ? ' (generator-bound)' : ''}</text>`,
+      );
+      ly += 16;
+    }
+  } else {
+    o.push(`<text x="${ax.x}" y="${ax.y + 20}">relay not run</text>`);
+  }
+
+  // Panel B: targets, score = measured / bound (≥ 1 holds), on a 0…2 scale.
+  const bx = { x: 560, y: 60, w: 300 };
+  o.push(
+    `<text x="${bx.x - 20}" y="${bx.y - 14}" font-weight="bold">targets (bar = measured ÷ target; past the line = holds)</text>`,
+  );
+  const rowH = 42;
+  const targets = rep.targets;
+  const line = bx.x + bx.w / 2;
+  targets.forEach((t, i) => {
+    const y = bx.y + i * rowH;
+    const s = t.score === null ? 0 : Math.min(2, t.score);
+    const colour = t.holds === null ? '#bbb' : t.holds ? '#2ca02c' : '#d62728';
+    o.push(`<text x="${bx.x - 20}" y="${y + 4}">${esc(`${t.scenario}: ${t.target}`)}</text>`);
+    o.push(`<rect x="${bx.x}" y="${y + 9}" width="${bx.w}" height="14" fill="#f4f4f4"/>`);
+    o.push(
+      `<rect x="${bx.x}" y="${y + 9}" width="${((s / 2) * bx.w).toFixed(1)}" height="14" fill="${colour}"/>`,
+    );
+    o.push(`<text x="${bx.x + bx.w + 8}" y="${y + 20}">${esc(t.measured)}</text>`);
+  });
+  if (targets.length) {
+    o.push(
+      `<line x1="${line}" x2="${line}" y1="${bx.y + 4}" y2="${bx.y + targets.length * rowH}" stroke="#000" stroke-dasharray="3,3"/>`,
+    );
+  }
+  o.push('</svg>');
+  return o.join('\n');
+}

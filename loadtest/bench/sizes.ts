@@ -1,0 +1,100 @@
+/** Run sizes: `smoke` (CI: does it all still run), `quick` (under 5 minutes here), `full`. */
+export interface Sizes {
+  name: 'smoke' | 'quick' | 'full';
+  relay: {
+    conversations: number;
+    startRate: number;
+    maxRate: number;
+    /** Multiplier between ramp steps, then this many bisections between the last pass and the first miss. */
+    factor: number;
+    refine: number;
+    /** Repeat a missed step once before believing it. */
+    confirmMiss: boolean;
+    stepMs: number;
+    drainMs: number;
+    /** The sustained-rate criterion: p99 below this. */
+    p99LimitMs: number;
+  };
+  latency: { durationMs: number };
+  idle: { connections: number };
+  resume: {
+    customers: number;
+    perAgent: number;
+    agentRate: number;
+    beforeDropMs: number;
+    afterDropMs: number;
+    drainMs: number;
+  };
+  durable: { conversations: number; perAgent: number; window: number; durationMs: number; pgBatch: number };
+}
+
+export const SIZES: Record<Sizes['name'], Sizes> = {
+  smoke: {
+    name: 'smoke',
+    relay: {
+      conversations: 4,
+      startRate: 50,
+      maxRate: 100,
+      factor: 2,
+      refine: 0,
+      confirmMiss: false,
+      stepMs: 500,
+      drainMs: 1000,
+      p99LimitMs: 50,
+    },
+    latency: { durationMs: 500 },
+    idle: { connections: 20 },
+    resume: { customers: 6, perAgent: 3, agentRate: 30, beforeDropMs: 500, afterDropMs: 500, drainMs: 5000 },
+    durable: { conversations: 4, perAgent: 2, window: 2, durationMs: 500, pgBatch: 50 },
+  },
+  quick: {
+    name: 'quick',
+    relay: {
+      conversations: 100,
+      startRate: 500,
+      maxRate: 64_000,
+      factor: 2,
+      refine: 1,
+      confirmMiss: true,
+      stepMs: 3000,
+      drainMs: 2000,
+      p99LimitMs: 50,
+    },
+    latency: { durationMs: 8000 },
+    idle: { connections: 10_000 },
+    resume: {
+      customers: 2000,
+      perAgent: 50,
+      agentRate: 400,
+      beforeDropMs: 3000,
+      afterDropMs: 5000,
+      drainMs: 15_000,
+    },
+    durable: { conversations: 200, perAgent: 20, window: 4, durationMs: 5000, pgBatch: 100 },
+  },
+  full: {
+    name: 'full',
+    relay: {
+      conversations: 500,
+      startRate: 500,
+      maxRate: 256_000,
+      factor: 2,
+      refine: 3,
+      confirmMiss: true,
+      stepMs: 10_000,
+      drainMs: 3000,
+      p99LimitMs: 50,
+    },
+    latency: { durationMs: 60_000 },
+    idle: { connections: 16_000 },
+    resume: {
+      customers: 10_000,
+      perAgent: 100,
+      agentRate: 1000,
+      beforeDropMs: 10_000,
+      afterDropMs: 15_000,
+      drainMs: 60_000,
+    },
+    durable: { conversations: 1000, perAgent: 50, window: 4, durationMs: 20_000, pgBatch: 100 },
+  },
+};
