@@ -352,6 +352,10 @@ describe.each(engines())('provisioned services on %s engines', (engine) => {
       form: 'data[provider]=mGage',
     });
     expect(form.status).toBe(415);
+    const deep = `{"url":"N/A","data":{},"secret":${'{"a":'.repeat(1000)}1${'}'.repeat(1000)}}`;
+    const tooDeep = await call('POST', tenant.ccid, 'Plugin-deep', deep, h);
+    expect(tooDeep.status).toBe(400);
+    expect(tooDeep.body.status.details.field).toBe('secret');
     expect((await list(tenant.ccid, h)).body.data.services).toEqual([]);
   });
 

@@ -139,6 +139,14 @@ describe('service schemas', () => {
     }
   });
 
+  it('refuses bodies nested deeper than any provider needs, without recursing into them', () => {
+    let deep: unknown = 'x';
+    for (let i = 0; i < 200_000; i++) deep = { a: deep };
+    const e = refusal('Plugin-x', { data: {}, secret: deep });
+    expect(e.code).toBe(1004);
+    expect(e.details?.field).toBe('secret');
+  });
+
   it('names the Async fields, headers included', () => {
     const noWebhook = structuredClone(asyncBody) as any;
     Reflect.deleteProperty(noWebhook.data.channels[1].webhook, 'url');

@@ -189,9 +189,30 @@ export function serviceSchema(name: string): ServiceSchema {
   );
 }
 
+/** Deeper than any provider's settings need; also keeps recursive code (sealing, secretFields) safe. */
+export const MAX_DEPTH = 16;
+
+/** The top-level field under which the body nests deeper than `max`, found without recursion. */
+function tooDeep(body: unknown, max: number): string | undefined {
+  const stack: Array<[unknown, number, string]> = [[body, 0, '']];
+  while (stack.length > 0) {
+    const [v, depth, top] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) return top || 'body';
+    for (const [k, x] of Object.entries(v)) stack.push([x, depth + 1, top || k]);
+  }
+  return undefined;
+}
+
 /** Checks a body against its service's schema; VALIDATION_FAILED names the field. */
 export function parseServiceBody(name: string, body: unknown): ServiceBody {
-  return parseOrThrow(serviceSchema(name), body);
+  const schema = serviceSchema(name);
+  const deep = tooDeep(body, MAX_DEPTH);
+  if (deep)
+    throw new AppError('VALIDATION_FAILED', `${deep} nests deeper than ${MAX_DEPTH} levels.`, {
+      field: deep,
+    });
+  return parseOrThrow(schema, body);
 }
 
 /**
