@@ -4,6 +4,7 @@
  * handles CORS and propagates `X-B3-TraceId` into logs and answers.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import uWS from 'uWebSockets.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -23,31 +24,10 @@ export interface HttpServerOptions {
   metricPrefix?: string;
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  200: '200 OK',
-  201: '201 Created',
-  202: '202 Accepted',
-  204: '204 No Content',
-  301: '301 Moved Permanently',
-  302: '302 Found',
-  304: '304 Not Modified',
-  400: '400 Bad Request',
-  401: '401 Unauthorized',
-  403: '403 Forbidden',
-  404: '404 Not Found',
-  405: '405 Method Not Allowed',
-  409: '409 Conflict',
-  413: '413 Payload Too Large',
-  415: '415 Unsupported Media Type',
-  422: '422 Unprocessable Entity',
-  429: '429 Too Many Requests',
-  500: '500 Internal Server Error',
-  502: '502 Bad Gateway',
-  503: '503 Service Unavailable',
-  504: '504 Gateway Timeout',
-};
-
-const statusLine = (s: number) => STATUS_TEXT[s] ?? String(s);
+const statusLine = (s: number) => `${s} ${STATUS_CODES[s] ?? 'Unknown'}`;
+// uWS writes headers as given: a CR or LF from a handler (echoing client input) would split the response.
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const headerValue = (v: string) => String(v).replace(/[\r\n\0]/g, '');
 const TRACE_RE = /^[0-9a-f]{16}([0-9a-f]{16})?$/i;
 
 export class HttpServer {
@@ -77,9 +57,13 @@ export class HttpServer {
         ])
       : undefined;
     this.duration = reg
-      ? histogram(reg, `${p}_http_request_duration_seconds`, 'HTTP request duration.', ['method'], [
-          0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-        ])
+      ? histogram(
+          reg,
+          `${p}_http_request_duration_seconds`,
+          'HTTP request duration.',
+          ['method'],
+          [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        )
       : undefined;
     this.app.any('/*', (res, req) => this.handle(res, req));
   }
@@ -132,7 +116,8 @@ export class HttpServer {
       headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
     });
     const incomingTrace = headers['x-b3-traceid'];
-    const traceId = incomingTrace && TRACE_RE.test(incomingTrace) ? incomingTrace : randomBytes(8).toString('hex');
+    const traceId =
+      incomingTrace && TRACE_RE.test(incomingTrace) ? incomingTrace : randomBytes(8).toString('hex');
     const operationId = randomUUID();
     const origin = this.corsOrigin(headers.origin);
     let aborted = false;
@@ -141,7 +126,12 @@ export class HttpServer {
       aborted = true;
     });
 
-    const send = (status: number, body: string | Buffer, contentType: string, extra?: Record<string, string>) => {
+    const send = (
+      status: number,
+      body: string | Buffer,
+      contentType: string,
+      extra?: Record<string, string>,
+    ) => {
       if (aborted || answered) return;
       answered = true;
       res.cork(() => {
@@ -151,9 +141,14 @@ export class HttpServer {
         if (origin) {
           res.writeHeader('access-control-allow-origin', origin);
           res.writeHeader('vary', 'Origin');
-          res.writeHeader('access-control-expose-headers', 'Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-B3-TraceId');
+          res.writeHeader(
+            'access-control-expose-headers',
+            'Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-B3-TraceId',
+          );
         }
-        for (const [k, v] of Object.entries(extra ?? {})) res.writeHeader(k, v);
+        for (const [k, v] of Object.entries(extra ?? {})) {
+          if (HEADER_NAME.test(k) && v !== undefined) res.writeHeader(k, headerValue(v));
+        }
         res.end(method === 'HEAD' ? '' : body);
       });
       this.requests?.inc({ method, status: String(status) });
@@ -165,14 +160,25 @@ export class HttpServer {
       if (e.http >= 500) log.error({ err: (e.cause as Error) ?? e, code: e.code }, 'request failed');
       else log.debug({ code: e.code, msg: e.message }, 'request refused');
       this.errors?.inc({ method, status: String(e.http), code: String(e.code) });
-      const extra: Record<string, string> = { ...headers, ...((e.details?.headers as Record<string, string>) ?? {}) };
-      const details = e.details ? { ...e.details } : undefined;
-      if (details) delete details.headers;
-      const payload = {
-        status: { code: e.code, name: e.errorName, message: e.message, ...(details && Object.keys(details).length ? { details } : {}) },
-        operationId,
+      const extra: Record<string, string> = {
+        ...headers,
+        ...((e.details?.headers as Record<string, string>) ?? {}),
       };
-      send(e.http, JSON.stringify(payload), 'application/json', extra);
+      // Headers in details go to the response headers, not into the body.
+      const { headers: _headers, ...rest } = e.details ?? {};
+      const details = e.details ? rest : undefined;
+      const status = { code: e.code, name: e.errorName, message: e.message };
+      let body: string;
+      try {
+        body = JSON.stringify({
+          status: { ...status, ...(details && Object.keys(details).length ? { details } : {}) },
+          operationId,
+        });
+      } catch {
+        // Details that do not serialise are dropped rather than failing the answer.
+        body = JSON.stringify({ status, operationId });
+      }
+      send(e.http, body, 'application/json', extra);
     };
 
     const log = this.opts.log.child({ traceId, method, path: url });
@@ -202,7 +208,9 @@ export class HttpServer {
     if (!found || 'allowed' in found) {
       // Drain nothing: uWS discards an unread body when the response ends.
       sendError(
-        found ? new AppError('METHOD_NOT_ALLOWED', undefined, { headers: { allow: found.allowed.join(', ') } }) : new AppError('NOT_FOUND'),
+        found
+          ? new AppError('METHOD_NOT_ALLOWED', undefined, { headers: { allow: found.allowed.join(', ') } })
+          : new AppError('NOT_FOUND'),
         log,
       );
       return;
@@ -246,7 +254,9 @@ export class HttpServer {
           const status = reply.status ?? 200;
           send(
             status,
-            status === 204 ? '' : JSON.stringify({ status: { code: 0 }, data: reply.data ?? {}, operationId }),
+            status === 204
+              ? ''
+              : JSON.stringify({ status: { code: 0 }, data: reply.data ?? {}, operationId }),
             'application/json',
             { ...stateHeaders(), ...reply.headers },
           );
@@ -256,7 +266,7 @@ export class HttpServer {
       }
     };
 
-    if (method === 'GET' || method === 'HEAD' || method === 'DELETE' && !declared) {
+    if (method === 'GET' || method === 'HEAD' || (method === 'DELETE' && !declared)) {
       void run(Buffer.alloc(0));
       return;
     }
