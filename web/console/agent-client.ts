@@ -118,7 +118,8 @@ export class AgentClient {
       void this.afterConnect();
     });
     socket.on('connect_error', (err: Error & { data?: ErrorBody }) => {
-      if (err.data && err.data.code >= 2000 && err.data.code < 3000) {
+      // A refusal by the gateway (not the network): the token is not valid for this console.
+      if (err.data && err.data.retryable === false) {
         this.disconnect();
         this.emit('authError', err.data);
         return;

@@ -204,11 +204,19 @@ export class ChatClient {
 
   /** Volatile and throttled: typing may be dropped, never stored. */
   typing(on: boolean): void {
-    if (!this.socket?.connected) return;
     const now = Date.now();
     if (on && now - this.typingSentAt < 2000) return;
+    if (!on && this.typingSentAt === 0) return;
     this.typingSentAt = on ? now : 0;
-    this.socket.volatile.emit('typing', { typing: on });
+    if (this.socket?.connected) {
+      this.socket.volatile.emit('typing', { typing: on });
+    } else if (this.status === 'polling' && this.hasSession) {
+      void call(this.abs(`${this.saved.selfUri}/messages`), {
+        method: 'POST',
+        headers: this.clientHeaders(),
+        form: { 'data[type]': on ? 'TypingStarted' : 'TypingStopped' },
+      }).catch(() => undefined);
+    }
   }
 
   /** Ends the chat for good and forgets the session. */
@@ -220,10 +228,9 @@ export class ChatClient {
         .emitWithAck('session.end', {})
         .catch(() => undefined);
     } else if (this.hasSession) {
-      await call(this.abs(`${this.saved.selfUri}/messages`), {
+      await call(this.abs(`${this.saved.selfUri}/end`), {
         method: 'POST',
         headers: this.clientHeaders(),
-        form: { 'data[type]': 'End' },
       }).catch(() => undefined);
     }
     this.finish('ended by the customer');
@@ -311,10 +318,10 @@ export class ChatClient {
       this.setStatus('live');
       void this.flush();
     });
-    socket.on('connect_error', (err: Error & { data?: { code?: number; name?: string } }) => {
-      if (isAuthError(err.data)) {
-        // The session is gone (ended, expired, or the token is no longer valid): start afresh.
-        this.finish('session expired', true);
+    socket.on('connect_error', (err: Error & { data?: ErrorBody }) => {
+      if (err.data && err.data.retryable === false) {
+        // Refused by the gateway, not the network: the session ended or its token is no longer valid.
+        this.finish(err.data.message ?? 'refused', sessionGone(err.data) ?? 'refused');
         return;
       }
       this.socketFailures++;
@@ -354,8 +361,9 @@ export class ChatClient {
         if (this.status !== 'polling' && !this.socket?.connected) this.setStatus('polling');
         void this.flush();
       } catch (err) {
-        if (err instanceof ApiError && isAuthError(err.body)) {
-          this.finish('session expired', true);
+        const gone = err instanceof ApiError ? sessionGone(err.body) : undefined;
+        if (gone) {
+          this.finish((err as ApiError).message, gone);
           return;
         }
         this.setStatus('offline');
@@ -371,14 +379,21 @@ export class ChatClient {
     this.pollTimer = undefined;
   }
 
-  /** `GET {selfUri}/messages?from=<lastSeq>`: whether `from` is inclusive or not, nothing is missed. */
+  /** `GET {selfUri}/messages?from=<seq>` (inclusive): every message after the last one held. */
   private async poll(): Promise<void> {
-    const data = await call(this.abs(`${this.saved.selfUri}/messages?from=${this.saved.lastSeq}`), {
+    const data = await call(this.abs(`${this.saved.selfUri}/messages?from=${this.saved.lastSeq + 1}`), {
       method: 'GET',
       headers: this.clientHeaders(),
     });
     const list: ChatMessage[] = Array.isArray(data) ? data : (data?.messages ?? []);
     for (const m of [...list].sort((a, b) => a.seq - b.seq)) this.take(m, true);
+    // nextPosition also steps over agent-only messages, which this side never sees.
+    const next = Number(data?.nextPosition);
+    if (Number.isInteger(next) && next - 1 > this.saved.lastSeq) {
+      this.saved.lastSeq = next - 1;
+      this.persist();
+    }
+    if (data?.chatEnded) this.finish('ended');
   }
 
   // --- outbox --------------------------------------------------------------------------------
@@ -443,8 +458,9 @@ export class ChatClient {
           this.later(() => void this.flush(), 3000);
           return false;
         }
-        if (isAuthError(err.body)) {
-          this.finish('session expired', true);
+        const gone = sessionGone(err.body);
+        if (gone) {
+          this.finish(err.message, gone);
           return false;
         }
         refusal = err.body;
@@ -503,21 +519,20 @@ export class ChatClient {
     this.emit('message', m);
   }
 
-  private finish(reason: string, keepOutbox = false): void {
-    const outbox = keepOutbox ? this.saved.outbox.filter((p) => !p.failed) : [];
+  /**
+   * The session is over. `ended`: the chat finished; its transcript stays on screen for this page
+   * view and a reload starts afresh. `refused`: the gateway no longer accepts the token. Either way
+   * an unsent message is not dropped: it opens a new session.
+   */
+  private finish(reason: string, how: 'ended' | 'refused' = 'ended'): void {
+    const unsent = this.saved.outbox.filter((p) => !p.failed);
     this.socket?.removeAllListeners();
     this.socket?.disconnect();
     this.socket = undefined;
     this.stopPolling();
-    this.saved = {
-      v: 1,
-      lastSeq: 0,
-      messages: keepOutbox ? [] : this.saved.messages,
-      outbox,
-      open: this.saved.open,
-    };
     this.held.clear();
-    if (keepOutbox) {
+    if (how === 'refused') {
+      this.saved = { v: 1, lastSeq: 0, messages: [], outbox: unsent, open: this.saved.open };
       this.persist();
       if (++this.resets > 2) {
         this.emit('error', {
@@ -529,14 +544,22 @@ export class ChatClient {
         this.setStatus('offline');
         return;
       }
-      if (outbox.length) void this.flush();
       this.setStatus('idle');
+      if (unsent.length) void this.flush();
       return;
     }
-    // The ended transcript stays on screen for this page view, but a reload starts a new chat.
+    this.saved = { v: 1, lastSeq: 0, messages: this.saved.messages, outbox: [], open: this.saved.open };
+    for (const m of this.saved.messages) this.held.add(m.seq);
     this.clearSaved();
     this.setStatus('ended');
     this.emit('ended', { reason });
+    if (unsent.length) {
+      this.restart();
+      this.saved.outbox = unsent;
+      this.persist();
+      this.emit('outbox', unsent);
+      void this.flush();
+    }
   }
 
   /** After an ended chat, the next message starts a new one. */
@@ -601,10 +624,13 @@ export class ChatClient {
   }
 }
 
-/** Errors that mean the session itself is no longer usable (2xxx identity codes). */
-function isAuthError(e: { code?: number; name?: string } | undefined): boolean {
-  if (!e) return false;
-  if (typeof e.name === 'string' && /TOKEN|UNAUTHENTICATED|SESSION_(ENDED|NOT_FOUND)/.test(e.name))
-    return true;
-  return typeof e.code === 'number' && e.code >= 2000 && e.code < 3000 && e.code !== 2006;
+/** Whether an error means the session is over (`ended`) or its token refused (`refused`). */
+function sessionGone(
+  e: { code?: number; name?: string; retryable?: boolean } | undefined,
+): 'ended' | 'refused' | undefined {
+  if (!e || e.retryable) return undefined;
+  if (e.name === 'SESSION_ENDED' || e.name === 'CONVERSATION_CLOSED') return 'ended';
+  if (typeof e.name === 'string' && /TOKEN|UNAUTHENTICATED|SESSION_(MISMATCH|NOT_FOUND)/.test(e.name))
+    return 'refused';
+  return undefined;
 }

@@ -1,0 +1,250 @@
+/**
+ * The browser surfaces in real Chromium, against a gateway in process: a customer writes in the
+ * widget embedded on another site, the agent answers in the console framed by an "agent desktop"
+ * (token by the postMessage handshake), the customer reloads mid-conversation (with a send still in
+ * flight) and the transcript is whole on both sides, no loss, no duplicate; no token ever appears in
+ * a URL the browser requested; the widget works from the keyboard alone; the console's CSP holds.
+ */
+import type { FrameLocator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { engines } from '../helpers/engines.js';
+import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
+import { createTenant } from '../helpers/tenants.js';
+import { type Browser, launchChromium } from './chromium.js';
+import { buildBundles } from './build.js';
+import { type HostServer, startHostServer } from './host-server.js';
+
+async function provision(t: TestNexus) {
+  const { ccid, apiKey } = await createTenant(t);
+  const admin = { authorization: `Bearer ${t.adminToken}` };
+  const ep = await api(t.url, 'PUT', `/nexus/v3/provisioning/endpoints/${ccid}/web`, {
+    headers: admin,
+    json: { queue: 'support' },
+  });
+  expect(ep.status, JSON.stringify(ep.body)).toBeLessThan(300);
+  const ag = await api(t.url, 'PUT', `/nexus/v3/provisioning/agents/${ccid}/alex`, {
+    headers: admin,
+    json: { name: 'Alex Morgan', queues: ['support'], capacity: 3 },
+  });
+  expect(ag.status, JSON.stringify(ag.body)).toBeLessThan(300);
+  const tok = await api(t.url, 'POST', `/nexus/v3/provisioning/agents/${ccid}/alex/tokens`, {
+    headers: admin,
+    json: {},
+  });
+  expect(tok.status, JSON.stringify(tok.body)).toBeLessThan(300);
+  return { ccid, apiKey, agentToken: tok.body.data.token as string };
+}
+
+/** The texts of the held messages in the widget, in order (pending sends have no data-seq). */
+async function widgetTranscript(page: Page): Promise<string[]> {
+  return page.locator('[data-nexus-widget] li[data-seq] .bubble').allTextContents();
+}
+
+async function consoleTranscript(frame: FrameLocator): Promise<string[]> {
+  return frame.locator('.transcript li[data-seq] .bubble').allTextContents();
+}
+
+describe.each(engines())('browser surfaces in Chromium (%s)', (engine) => {
+  let t: TestNexus;
+  let host: HostServer;
+  let browser: Browser;
+  let tenant: Awaited<ReturnType<typeof provision>>;
+  const requested: string[] = [];
+  const cspViolations: string[] = [];
+
+  beforeAll(async () => {
+    buildBundles();
+    t = await startNexus({ engine });
+    tenant = await provision(t);
+    host = await startHostServer();
+    host.page(
+      '/shop',
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
+       <body><h1>A shop</h1>
+       <script src="${t.url}/ux/widget.js" data-api-key="${tenant.apiKey}" data-endpoint="web" data-first-name="Sam" data-last-name="Rivera" defer></script>
+       </body></html>`,
+    );
+    // The agent desktop frames the console and hands it the token when it says it is ready.
+    const consoleUrl = `${t.url}/ux/comm?customername=Acme&ccid=${encodeURIComponent(tenant.ccid)}&parentorigin=${encodeURIComponent(host.origin)}`;
+    host.page(
+      '/desktop',
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Agent desktop</title></head>
+       <body><iframe id="nexus" title="Nexus" src="${consoleUrl}" style="width:1200px;height:760px;border:0"></iframe>
+       <script>
+         const token = ${JSON.stringify(tenant.agentToken)};
+         window.addEventListener('message', (e) => {
+           const frame = document.getElementById('nexus');
+           if (e.source === frame.contentWindow && e.data && e.data.type === 'nexus:ready') {
+             frame.contentWindow.postMessage({ type: 'nexus:token', token }, ${JSON.stringify(new URL(t.url).origin)});
+           }
+         });
+       </script></body></html>`,
+    );
+    browser = await launchChromium();
+    browser.context.on('request', (r) => requested.push(r.url()));
+    browser.context.on('page', (p) => {
+      p.on('websocket', (ws) => requested.push(ws.url()));
+      p.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+      });
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await host?.close();
+    await t?.cleanup();
+  });
+
+  it('serves the console with a strict CSP and the other security headers', async () => {
+    const r = await fetch(`${t.url}/ux/comm?customername=Acme&ccid=${tenant.ccid}`);
+    expect(r.status).toBe(200);
+    const csp = r.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("connect-src 'self' ws: wss:");
+    expect(csp).toContain('frame-ancestors *');
+    expect(csp).not.toContain('unsafe-inline');
+    expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(r.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(await r.text()).not.toMatch(/<script>(?!<\/script>)|<style|\sstyle=|\son\w+=/);
+  });
+
+  it('carries a conversation from the widget to the console and back, through a reload, whole', async () => {
+    const desktop = await browser.context.newPage();
+    await desktop.goto(`${host.origin}/desktop`);
+    const agent = desktop.frameLocator('#nexus');
+    // Signed in by the handshake: the ready switch appears; go Ready.
+    const ready = agent.getByRole('switch');
+    await ready.waitFor();
+    await expect
+      .poll(() => agent.locator('.conn').getAttribute('data-state'), { timeout: 15_000 })
+      .toBe('live');
+    await ready.click();
+    await expect.poll(() => ready.getAttribute('aria-checked')).toBe('true');
+
+    const shop = await browser.context.newPage();
+    await shop.goto(`${host.origin}/shop`);
+    await shop.getByRole('button', { name: 'Chat with us' }).waitFor();
+
+    // Keyboard only: Tab to the launcher, Enter opens it with focus in the composer, Enter sends.
+    await shop.keyboard.press('Tab');
+    await expect
+      .poll(() => shop.evaluate(() => document.activeElement?.hasAttribute('data-nexus-widget')))
+      .toBe(true);
+    await shop.keyboard.press('Enter');
+    await expect
+      .poll(() =>
+        shop
+          .getByRole('textbox', { name: 'Your message' })
+          .evaluate((el) => el === (el.getRootNode() as ShadowRoot).activeElement),
+      )
+      .toBe(true);
+    await shop.keyboard.type('Hi, my jacket order has not arrived');
+    await shop.keyboard.press('Enter');
+    await expect
+      .poll(() => widgetTranscript(shop), { timeout: 15_000 })
+      .toContain('Hi, my jacket order has not arrived');
+
+    // The conversation is assigned to the ready agent and opens in the console.
+    await expect
+      .poll(() => consoleTranscript(agent), { timeout: 20_000 })
+      .toContain('Hi, my jacket order has not arrived');
+    await expect(agent.locator('#conv-title').textContent()).resolves.toContain('Sam');
+    const reply = agent.getByRole('textbox', { name: 'Reply to the customer' });
+    await reply.fill('Sorry to hear that! Let me check the tracking for you.');
+    await agent.getByRole('button', { name: 'Send', exact: true }).click();
+    await expect
+      .poll(() => widgetTranscript(shop), { timeout: 15_000 })
+      .toContain('Sorry to hear that! Let me check the tracking for you.');
+
+    // An internal note reaches the console, never the customer.
+    await agent.getByLabel('Internal note (agents only)').check();
+    await reply.fill('Carrier says delayed at the depot');
+    await reply.press('Enter');
+    await expect.poll(() => consoleTranscript(agent)).toContain('Carrier says delayed at the depot');
+
+    // Mid-conversation: a send pressed right before the reload, and an agent reply while the page is away.
+    await shop.getByRole('textbox', { name: 'Your message' }).fill('Order number is 4711');
+    await shop.getByRole('textbox', { name: 'Your message' }).press('Enter');
+    const reloading = shop.reload();
+    await reply.fill('Found it: it ships tomorrow.');
+    await reply.press('Enter');
+    await reloading;
+
+    const expected = [
+      'Hi, my jacket order has not arrived',
+      'Sorry to hear that! Let me check the tracking for you.',
+      'Order number is 4711',
+      'Found it: it ships tomorrow.',
+    ];
+    // After the reload the widget is open again and its transcript is whole, once each, in order
+    // (the customer's and the agent's last messages may commit in either order).
+    await expect
+      .poll(async () => (await widgetTranscript(shop)).slice().sort(), { timeout: 20_000 })
+      .toEqual(expected.slice().sort());
+    const afterReload = await widgetTranscript(shop);
+    expect(afterReload.slice(0, 2)).toEqual(expected.slice(0, 2));
+    expect(afterReload).not.toContain('Carrier says delayed at the depot');
+    await expect.poll(() => shop.locator('[data-nexus-widget] li.pending').count()).toBe(0);
+
+    // The console holds the same conversation once, with the note.
+    await expect
+      .poll(async () => (await consoleTranscript(agent)).filter((x) => x === 'Order number is 4711').length, {
+        timeout: 15_000,
+      })
+      .toBe(1);
+    const agentSide = await consoleTranscript(agent);
+    for (const text of [...expected, 'Carrier says delayed at the depot']) {
+      expect(
+        agentSide.filter((x) => x === text),
+        text,
+      ).toHaveLength(1);
+    }
+
+    // A second reload: still exactly the same transcript.
+    await shop.reload();
+    await expect.poll(() => widgetTranscript(shop), { timeout: 15_000 }).toEqual(afterReload);
+
+    // No token in any URL the browser asked for (pages, scripts, XHR, WebSocket).
+    const clientToken = await shop.evaluate(() => {
+      for (const k of Object.keys(localStorage)) {
+        if (k.startsWith('nexus.chat:'))
+          return JSON.parse(localStorage.getItem(k) ?? '{}').clientToken as string;
+      }
+      return '';
+    });
+    expect(clientToken.length).toBeGreaterThan(20);
+    expect(requested.length).toBeGreaterThan(5);
+    for (const url of requested) {
+      const decoded = decodeURIComponent(url);
+      expect(decoded, url).not.toContain(clientToken);
+      expect(decoded, url).not.toContain(tenant.agentToken);
+    }
+    expect(cspViolations).toEqual([]);
+  }, 120_000);
+
+  it('signs the console in from the form, and refuses a bad token or one of another tenant', async () => {
+    const other = await provision(t);
+    const page = await browser.context.newPage();
+    await page.goto(`${t.url}/ux/comm?customername=Acme&ccid=${encodeURIComponent(tenant.ccid)}`);
+    await page.getByLabel('Agent token').fill('not-a-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 15_000 }).toMatch(/refused/i);
+    await page.getByLabel('Agent token').fill(other.agentToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/another tenant/i);
+    await page.getByLabel('Agent token').fill(tenant.agentToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect
+      .poll(() => page.locator('.conn').getAttribute('data-state'), { timeout: 15_000 })
+      .toBe('live');
+    // Kept for this tab only: a reload stays signed in, without the token in the URL.
+    await page.reload();
+    await expect
+      .poll(() => page.locator('.conn').getAttribute('data-state'), { timeout: 15_000 })
+      .toBe('live');
+    expect(page.url()).not.toContain(tenant.agentToken);
+    await page.close();
+  }, 60_000);
+});
