@@ -28,31 +28,33 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
       '/consumer',
       lastSeq === undefined ? { clientToken: s.clientToken } : { clientToken: s.clientToken, lastSeq },
     );
-  const stored = async (conversationId: string) =>
+  /** Rows after the session's base (routing's notices come before), seq relative to it. */
+  const stored = async (s: TestSession) =>
     (
       await t.nexus.db.query<{ seq: string; client_message_id: string }>(
-        'SELECT seq, client_message_id FROM messages WHERE conversation_id = $1 ORDER BY seq',
-        [conversationId],
+        'SELECT seq, client_message_id FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq',
+        [s.conversationId, s.base],
       )
-    ).rows.map((r) => ({ seq: Number(r.seq), cmid: r.client_message_id }));
+    ).rows.map((r) => ({ seq: Number(r.seq) - s.base, cmid: r.client_message_id }));
+  /** Seqs base+from .. base+to. */
+  const seqsOf = (s: TestSession, from: number, to: number) =>
+    Array.from({ length: to - from + 1 }, (_, i) => s.base + from + i);
 
-  it('acks 20 rapid sends in order with seq 1..20, after they are stored, and echoes them', async () => {
+  it('acks 20 rapid sends in order with consecutive seqs (1..20 after any routing notice), after they are stored, and echoes them', async () => {
     const s = await newSession(t, tenant);
-    const sock = await consumer(s);
-    const live = collect(sock);
+    const sock = await consumer(s, s.base);
+    const live = seen(sock);
     const acks = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         emitAck(sock, 'message.send', { clientMessageId: `m${i}`, text: `hello ${i}` }),
       ),
     );
     expect(acks.map((a) => a.ok)).toEqual(Array(20).fill(true));
-    expect(acks.map((a) => a.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(acks.map((a) => a.seq)).toEqual(seqsOf(s, 1, 20));
     expect(new Set(acks.map((a) => a.id)).size).toBe(20);
-    expect(await stored(s.conversationId)).toEqual(
-      Array.from({ length: 20 }, (_, i) => ({ seq: i + 1, cmid: `m${i}` })),
-    );
+    expect(await stored(s)).toEqual(Array.from({ length: 20 }, (_, i) => ({ seq: i + 1, cmid: `m${i}` })));
     const echoed = await live.waitFor(20);
-    expect(echoed.map((m) => m.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(echoed.map((m) => m.seq)).toEqual(seqsOf(s, 1, 20));
     expect(echoed[0]).toMatchObject({
       conversationId: s.conversationId,
       type: 'Text',
@@ -75,8 +77,8 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
     );
     expect(new Set(burst.map((a) => `${a.id}/${a.seq}`)).size).toBe(1);
     const next = await emitAck(sock, 'message.send', { clientMessageId: 'after', text: 'y' });
-    expect(next.seq).toBe(3); // no seq was burnt by the folded retries
-    expect(await stored(s.conversationId)).toEqual([
+    expect(next.seq).toBe(s.base + 3); // no seq was burnt by the folded retries
+    expect(await stored(s)).toEqual([
       { seq: 1, cmid: 'same' },
       { seq: 2, cmid: 'burst' },
       { seq: 3, cmid: 'after' },
@@ -86,7 +88,7 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
       headers: { 'x-nexus-client-key': s.clientToken },
       form: 'data[type]=Text&data[text]=once&data[clientMessageId]=same',
     });
-    expect(rest.body.data).toMatchObject({ id: first.id, seq: 1, duplicate: true });
+    expect(rest.body.data).toMatchObject({ id: first.id, seq: first.seq, duplicate: true });
     sock.close();
   });
 
@@ -111,18 +113,18 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
         emitAck(other, 'message.send', { clientMessageId: `o${i}`, text: `o${i}` }),
       ),
     );
-    const b = await consumer(s, 3);
+    const b = await consumer(s, s.base + 3);
     const got = seen(b);
     await sending;
     await got.waitFor(22);
     const seqs = got.messages.map((m) => m.seq);
-    expect(seqs).toEqual(Array.from({ length: 22 }, (_, i) => i + 4));
+    expect(seqs).toEqual(seqsOf(s, 4, 25));
     // An explicit resume re-delivers from the given point.
     const again = collect(b);
-    const ack = await emitAck(b, 'resume', { lastSeq: 20 });
+    const ack = await emitAck(b, 'resume', { lastSeq: s.base + 20 });
     expect(ack).toEqual({ ok: true, replayed: 5 });
     await again.waitFor(5);
-    expect(again.messages.map((m) => m.seq)).toEqual([21, 22, 23, 24, 25]);
+    expect(again.messages.map((m) => m.seq)).toEqual(seqsOf(s, 21, 25));
     other.close();
     b.close();
   });
@@ -146,13 +148,10 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
     const none = await api(t.url, 'GET', `${s1.selfUri}/messages`);
     expect(none.status).toBe(401);
     expect(none.body.status.name).toBe('INVALID_CLIENT_TOKEN');
-    expect(
-      (
-        await api(t.url, 'GET', `${s1.selfUri}/messages`, {
-          headers: { 'x-nexus-client-key': s1.clientToken },
-        })
-      ).body.data.messages,
-    ).toHaveLength(1);
+    const own1 = await api(t.url, 'GET', `${s1.selfUri}/messages?from=${s1.base + 1}`, {
+      headers: { 'x-nexus-client-key': s1.clientToken },
+    });
+    expect(own1.body.data.messages.map((m: ChatMessage) => m.text)).toEqual(['only for s1']);
     expect(
       await t.nexus.db.query('SELECT 1 FROM chat_sessions WHERE id = $1 AND ended_at IS NULL', [
         s1.sessionId,
@@ -168,11 +167,11 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
     const asAgent = await socketFor(t.url, '/consumer', { clientToken: agentToken }).catch((e) => e);
     expect(asAgent.data?.name).toBe('INVALID_CLIENT_TOKEN');
 
-    const sock2 = await consumer(s2);
-    const seen2 = collect(sock2);
+    const sock2 = await consumer(s2, s2.base);
+    const seen2 = seen(sock2);
     await emitAck(sock1, 'message.send', { clientMessageId: 'secret2', text: 'still only for s1' });
     const own = await emitAck(sock2, 'message.send', { clientMessageId: 'mine', text: 'mine' });
-    expect(own.seq).toBe(1);
+    expect(own.seq).toBe(s2.base + 1);
     await seen2.waitFor(1);
     expect(seen2.messages.map((m) => m.text)).toEqual(['mine']);
     sock1.close();
@@ -226,8 +225,8 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
     expect(limited.length).toBeGreaterThan(0);
     expect(limited.every((a) => a.error.name === 'MESSAGE_RATE_LIMITED' && a.error.retryable)).toBe(true);
     const count = await t.nexus.db.query(
-      'SELECT count(*)::int AS n FROM messages WHERE conversation_id = $1',
-      [s.conversationId],
+      'SELECT count(*)::int AS n FROM messages WHERE conversation_id = $1 AND seq > $2',
+      [s.conversationId, s.base],
     );
     expect(count.rows[0].n).toBe(1 + flood.filter((a) => a.ok).length);
     // An oversized frame closes only that connection.
@@ -240,7 +239,7 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
     const ok = await consumer(fresh);
     expect(await emitAck(ok, 'message.send', { clientMessageId: 'ok', text: 'still here' })).toMatchObject({
       ok: true,
-      seq: 1,
+      seq: fresh.base + 1,
     });
     ok.close();
     sock.close();
@@ -256,15 +255,18 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
       name: 'Grace',
     });
     const agent = await socketFor(t.url, '/agent', { token: agentToken });
-    const join = await emitAck(agent, 'conversation.join', { conversationId: s.conversationId });
+    const join = await emitAck(agent, 'conversation.join', {
+      conversationId: s.conversationId,
+      lastSeq: s.base,
+    });
     expect(join).toMatchObject({
       ok: true,
       replayed: 0,
       conversation: { id: s.conversationId, agentId: 'agent-7' },
     });
-    const cust = await consumer(s);
-    const custSeen = collect(cust);
-    const agentSeen = collect(agent);
+    const cust = await consumer(s, s.base);
+    const custSeen = seen(cust);
+    const agentSeen = seen(agent);
     await emitAck(cust, 'message.send', { clientMessageId: 'c1', text: 'hi' });
     const note = await emitAck(agent, 'message.send', {
       conversationId: s.conversationId,
@@ -272,7 +274,7 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
       text: 'VIP, be nice',
       visibility: 'agents',
     });
-    expect(note).toMatchObject({ ok: true, seq: 2 });
+    expect(note).toMatchObject({ ok: true, seq: s.base + 2 });
     await emitAck(agent, 'message.send', {
       conversationId: s.conversationId,
       clientMessageId: 'r1',
@@ -280,32 +282,34 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
     });
     await agentSeen.waitFor(3);
     await custSeen.waitFor(2);
-    expect(agentSeen.messages.map((m) => [m.seq, m.visibility])).toEqual([
+    expect(agentSeen.messages.map((m) => [m.seq - s.base, m.visibility])).toEqual([
       [1, 'all'],
       [2, 'agents'],
       [3, 'all'],
     ]);
-    expect(custSeen.messages.map((m) => m.seq)).toEqual([1, 3]);
+    expect(custSeen.messages.map((m) => m.seq - s.base)).toEqual([1, 3]);
     expect(custSeen.messages[1].from).toEqual({ participantId: 'agent-7', type: 'Agent', nickname: 'Grace' });
     // A replay from the start skips the note too.
     const replay = await consumer(s, 0);
     const replayed = seen(replay);
-    await replayed.waitFor(2);
+    // Everything but the note: the base notices and two messages, then the same again on resume.
+    await replayed.waitFor(s.base + 2);
     await emitAck(replay, 'resume', { lastSeq: 0 });
-    await replayed.waitFor(4);
+    await replayed.waitFor(2 * (s.base + 2));
     expect(replayed.messages.every((m: ChatMessage) => m.visibility === 'all')).toBe(true);
-    const rest = await api(t.url, 'GET', `${s.selfUri}/messages?from=1`, {
+    expect(replayed.messages.map((m) => m.seq)).not.toContain(s.base + 2);
+    const rest = await api(t.url, 'GET', `${s.selfUri}/messages?from=${s.base + 1}`, {
       headers: { 'x-nexus-client-key': s.clientToken },
     });
-    expect(rest.body.data.messages.map((m: ChatMessage) => m.seq)).toEqual([1, 3]);
-    expect(rest.body.data.nextPosition).toBe(4);
+    expect(rest.body.data.messages.map((m: ChatMessage) => m.seq - s.base)).toEqual([1, 3]);
+    expect(rest.body.data.nextPosition).toBe(s.base + 4);
     expect(JSON.stringify(rest.body)).not.toContain('VIP');
     // Another agent (not assigned) can neither join nor write.
     const otherToken = await chat.tokens.signAgentToken({ ccid: tenant.ccid, agentId: 'agent-8' });
     const other = await socketFor(t.url, '/agent', { token: otherToken });
-    expect((await emitAck(other, 'conversation.join', { conversationId: s.conversationId })).error.name).toBe(
-      'NOT_CONVERSATION_AGENT',
-    );
+    // (NOT_ASSIGNED_AGENT when routing decides, NOT_CONVERSATION_AGENT without it: both 403.)
+    const refused = await emitAck(other, 'conversation.join', { conversationId: s.conversationId });
+    expect(['NOT_CONVERSATION_AGENT', 'NOT_ASSIGNED_AGENT']).toContain(refused.error.name);
     expect(
       (
         await emitAck(other, 'message.send', {
@@ -351,8 +355,15 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
       userData: { ChatProfile: 'gold', orderId: 'A-17', stream: 'live' },
     });
     const key = { 'x-nexus-client-key': s.clientToken };
-    const sock = await socketFor(t.url, '/consumer', { clientToken: s.clientToken });
-    const seen = collect(sock);
+    const self = await api(t.url, 'GET', s.selfUri, { headers: key });
+    expect(self.body.data).toMatchObject({
+      id: s.sessionId,
+      conversationId: s.conversationId,
+      chatEnded: false,
+    });
+    const base: number = self.body.data.lastSeq;
+    const sock = await socketFor(t.url, '/consumer', { clientToken: s.clientToken, lastSeq: base });
+    const live = seen(sock);
     for (const text of ['one', 'two', 'three']) {
       const r = await api(t.url, 'POST', `${s.selfUri}/messages`, {
         headers: key,
@@ -369,11 +380,11 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
       headers: key,
       json: { data: { type: 'Text', text: 'four' } },
     });
-    expect(json.body.data.seq).toBe(4);
-    await seen.waitFor(4);
-    const read = await api(t.url, 'GET', `${s.selfUri}/messages?from=3`, { headers: key });
+    expect(json.body.data.seq).toBe(base + 4);
+    expect((await live.waitFor(4)).map((m) => m.text)).toEqual(['one', 'two', 'three', 'four']);
+    const read = await api(t.url, 'GET', `${s.selfUri}/messages?from=${base + 3}`, { headers: key });
     expect(read.body.data.messages.map((m: ChatMessage) => m.text)).toEqual(['three', 'four']);
-    expect(read.body.data).toMatchObject({ nextPosition: 5, chatEnded: false });
+    expect(read.body.data).toMatchObject({ nextPosition: base + 5, chatEnded: false });
     for (const [form, field] of [
       ['data[type]=Text', 'data.text'],
       ['data[type]=Bogus&data[text]=x', 'data.type'],
@@ -408,7 +419,7 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
     expect(final.body.data.messages.at(-1).type).toBe('ParticipantLeft');
     const reconnect = await socketFor(t.url, '/consumer', { clientToken: s.clientToken }).catch((e) => e);
     expect(reconnect.data?.name).toBe('SESSION_ENDED');
-    // A session id that is not a UUID is simply not found.
+    // A path that names no session this token holds is refused before anything is read.
     expect(
       (await api(t.url, 'GET', `/nexus/v3/chat/sessions/${randomUUID()}x/messages`, { headers: key })).status,
     ).toBe(403);

@@ -15,6 +15,11 @@ export interface TestSession {
   clientToken: string;
   conversationId: string;
   participantId: string;
+  /**
+   * The conversation's last seq right after creation: routing may have posted notices (e.g. the
+   * queue notice) before the customer's first message.
+   */
+  base: number;
 }
 
 export async function newSession(
@@ -27,7 +32,10 @@ export async function newSession(
     form,
   });
   if (r.status !== 200) throw new Error(`session: HTTP ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body.data;
+  const s = r.body.data;
+  const self = await api(t.url, 'GET', s.selfUri, { headers: { 'x-nexus-client-key': s.clientToken } });
+  if (self.status !== 200) throw new Error(`session read: HTTP ${self.status} ${JSON.stringify(self.body)}`);
+  return { ...s, base: self.body.data.lastSeq };
 }
 
 export async function tenantWithSession(t: TestNexus): Promise<{ tenant: TestTenant; session: TestSession }> {
