@@ -6,6 +6,7 @@
  * key. The charts are rendered by scripts/charts-render.ts (Go template semantics, no helm binary)
  * and the rendered config is loaded with the real `loadConfig`.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -704,10 +705,10 @@ describe('Grafana dashboard', () => {
   it('charts connections, messages, latency, outbox lag, errors, HTTP, Redis and the database', () => {
     for (const m of [
       'nexus_socket_connections',
-      'nexus_messages_total',
+      'nexus_chat_messages_total',
       'nexus_message_commit_seconds_bucket',
       'nexus_outbox_pending',
-      'nexus_outbox_lag_seconds',
+      'nexus_outbox_lag_seconds_bucket',
       'nexus_errors_total',
       'nexus_request_total',
       'nexus_redis_connections_reconnecting',
@@ -716,6 +717,12 @@ describe('Grafana dashboard', () => {
     ]) {
       expect(metrics.has(m), m).toBe(true);
     }
+    // The checked-in JSON is what the generator writes.
+    const regenerated = join(tmp, 'dashboard.json');
+    execFileSync(process.execPath, [join(root, 'scripts/charts-dashboard.mjs'), regenerated]);
+    expect(readFileSync(regenerated, 'utf8'), 'run: node scripts/charts-dashboard.mjs').toBe(
+      readFileSync(join(chartDir('nexus'), 'dashboards/nexus.json'), 'utf8'),
+    );
     const ids = dash.panels.map((p: any) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const p of dash.panels.filter((x: any) => x.type !== 'row')) {
