@@ -19,6 +19,9 @@ import { createSharedState } from '../shared/state/index.js';
 import type { SharedState } from '../shared/state/types.js';
 import { createAuth } from './auth/auth.js';
 import { ChatService } from './chat/service.js';
+import { bridgeChatToBus } from '../plugins/chat-bridge.js';
+import { PluginRuntime } from '../plugins/runtime.js';
+import { createServiceStore } from './services/store.js';
 import type { GatewayDeps } from './deps.js';
 import { healthRoutes } from './health/routes.js';
 import { ROUTE_MODULES } from './modules.js';
@@ -34,6 +37,7 @@ export interface Nexus {
   readonly registry: Registry;
   readonly io: SocketServer;
   readonly chat: ChatService;
+  readonly plugins: PluginRuntime;
   readonly router: Router;
   /** The HTTP port actually bound (differs from config when 0). */
   readonly port: number;
@@ -112,6 +116,21 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
     log: log.child({ component: 'auth' }),
     registry,
   });
+  const services = createServiceStore({
+    db,
+    state: stateProxy,
+    secrets,
+    log: log.child({ component: 'services' }),
+  });
+  const plugins = new PluginRuntime({
+    config,
+    db,
+    state: () => state,
+    services,
+    log: log.child({ component: 'plugins' }),
+    registry,
+  });
+  bridgeChatToBus(chat, plugins.bus, db, log.child({ component: 'bus' }));
   const moduleParts: Component[] = [];
   const components = { add: (part: Component) => void moduleParts.push(part) };
   const deps: GatewayDeps = {
@@ -125,6 +144,8 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
     adminToken,
     chat,
     components,
+    services,
+    plugins,
   };
 
   healthRoutes(router, { db, state: stateProxy, startTime, accepting: () => accepting });
@@ -161,6 +182,8 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
   // After the state (the socket.io adapter uses its Redis clients); closes (flushes) before it.
   lifecycle.add(chat);
   for (const part of moduleParts) lifecycle.add(part);
+  // Modules register their outbox handlers and bus planners with plugins.onStart.
+  lifecycle.add(plugins);
   lifecycle.add(metrics);
   lifecycle.add({
     name: 'http',
@@ -187,6 +210,7 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
     registry,
     io,
     chat,
+    plugins,
     router,
     get port() {
       return http.port;

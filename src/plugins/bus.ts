@@ -69,6 +69,10 @@ export class EventBus {
     return () => this.planners.splice(this.planners.indexOf(sub), 1);
   }
 
+  hasPlanners(): boolean {
+    return this.planners.length > 0;
+  }
+
   /** A live subscriber: called after commit, isolated, best effort. */
   subscribe(name: string, filter: EventFilter, handler: LiveHandler): () => void {
     const sub = { name, filter, fn: handler };
