@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { configLeaves, configSchema, envName, loadConfig } from '../src/shared/config.js';
+import { createAthena } from '../src/bots/athena.js';
+import { athenaSchema, configLeaves, configSchema, envName, loadConfig } from '../src/shared/config.js';
+import { createLogger } from '../src/shared/logger.js';
+import { engines, realEngines } from './helpers/engines.js';
 import { parseTemplate, renderChart, TemplateError } from '../scripts/charts-render.js';
 
 const root = join(import.meta.dirname, '..');
@@ -791,6 +794,41 @@ describe('Dockerfile and docker-compose.yml', () => {
     expect(svc.athena.command).toEqual(['node', pkg.bin.athena]);
     expect(svc.athena.environment.HEALTHCHECK_URL).toContain(':4084/');
     expect(envName(['athena', 'nexus', 'apiKey'])).toBe('ATHENA_NEXUS_API_KEY');
+  });
+});
+
+// The athena chart's ServiceMonitor scrapes /metrics on the connector's own port.
+describe.each(engines())('athena serves what its chart probes and scrapes (%s)', (engine) => {
+  it('answers /health/live, /health/ready and /metrics on its port', async () => {
+    const real = engine === 'real' ? realEngines()! : undefined;
+    const config = athenaSchema.parse({
+      port: 0,
+      host: '127.0.0.1',
+      ...(real
+        ? {
+            redis: { nodes: real.redis },
+            db: {
+              host: real.pg.host,
+              port: real.pg.port,
+              user: real.pg.user,
+              password: real.pg.password,
+              database: 'postgres',
+            },
+          }
+        : {}),
+    });
+    const athena = createAthena(config, createLogger({ level: 'silent' }));
+    await athena.start();
+    try {
+      expect((await fetch(`${athena.url}/health/live`)).status).toBe(200);
+      expect((await fetch(`${athena.url}/health/ready`)).status).toBe(200);
+      const res = await fetch(`${athena.url}/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/plain');
+      expect(await res.text()).toMatch(/^athena_process_resident_memory_bytes /m);
+    } finally {
+      await athena.close();
+    }
   });
 });
 

@@ -76,6 +76,8 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
     return { status: isReady ? 200 : 503, raw: JSON.stringify(body), contentType: 'application/json' };
   });
   router.get('/health/live', () => ({ raw: '{"state":"alive"}', contentType: 'application/json' }));
+  // Scraped by the athena chart's ServiceMonitor (monitoring.enabled) on the service port.
+  router.get('/metrics', async () => ({ raw: await registry.metrics(), contentType: registry.contentType }));
   router.get('/health/ready', async () => {
     const ok = state.health.ready && (!db || db.ready);
     return { status: ok ? 200 : 503, raw: JSON.stringify({ isReady: ok }), contentType: 'application/json' };
