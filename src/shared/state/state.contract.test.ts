@@ -237,7 +237,7 @@ describe.each(drivers)('SharedState contract: $name', (driver) => {
       expect(denied.retryAfterMs).toBeLessThanOrEqual(100);
       await pause(denied.retryAfterMs);
       // A token is back once retryAfterMs has passed (a little slack for the store's clock).
-      await eventually(async () => (await state.rateLimiter.consume(k, 5, 500)).allowed, 300);
+      await eventually(async () => (await state.rateLimiter.consume(k, 5, 500)).allowed, 1000);
       await pause(600);
       const full = await state.rateLimiter.consume(k, 5, 500);
       expect(full.allowed).toBe(true);
