@@ -226,6 +226,37 @@ export const ERRORS = {
     retryable: true,
     message: 'The demo tenant could not be provisioned; see the gateway log.',
   },
+  // 50xx: SMS providers (inbound webhooks and receipts)
+  SMS_CHANNEL_NOT_FOUND: {
+    code: 5000,
+    http: 404,
+    retryable: false,
+    message: 'No SMS channel (sender id) is provisioned with this channelId.',
+  },
+  SMS_PROVIDER_NOT_PROVISIONED: {
+    code: 5001,
+    http: 404,
+    retryable: false,
+    message: "The tenant has not provisioned this SMS provider's service.",
+  },
+  SMS_INBOUND_INVALID: {
+    code: 5002,
+    http: 400,
+    retryable: false,
+    message: 'The provider request lacks a field it must carry.',
+  },
+  SMS_CHANNEL_PROVIDER_MISMATCH: {
+    code: 5003,
+    http: 409,
+    retryable: false,
+    message: 'The SMS channel is provisioned for another provider.',
+  },
+  SMS_PROVIDER_UNAVAILABLE: {
+    code: 5004,
+    http: 503,
+    retryable: true,
+    message: 'The SMS provider integration failed to handle the request; retry.',
+  },
   // 9xxx: the gateway
   INTERNAL: { code: 9000, http: 500, retryable: true, message: 'The gateway failed to handle the request.' },
   UNAVAILABLE: {
