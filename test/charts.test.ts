@@ -586,6 +586,51 @@ describe('charts/nexus templates', () => {
     expect(Object.entries(svc.spec.selector).every(([k, v]) => labels[k] === v)).toBe(false);
   });
 
+  it("accepts the guide's example values file as written", () => {
+    // The guide's example: hosts[].host, a tls list, db.enableSsl, keys this gateway does not have.
+    const example = {
+      deploymentType: 'Deployment',
+      replicaCount: 1,
+      image: { registry: 'registry.example.com', repository: 'nexus/nexus', pullPolicy: 'IfNotPresent' },
+      imagePullSecrets: ['mycred'],
+      nexus: {
+        fqdn: 'http://digital.example.com',
+        redirectProtocol: 'http://',
+        redis: {
+          enabled: true,
+          nodes: 'redis://redis:6379',
+          useCluster: true,
+          enableTls: false,
+          password: 'rp',
+        },
+        db: { host: 'pg', port: 5432, user: 'nexus', password: 'dbp', enableSsl: true },
+        social: { apikey: '', retryTimeout: 10000 },
+      },
+      service: { enabled: true, type: 'ClusterIP' },
+      ingress: {
+        tls: [{ hosts: ['digital.example.com'], secretName: 'letsencrypt' }],
+        enabled: true,
+        hosts: [
+          {
+            host: 'digital.example.com',
+            paths: GUIDE_PATHS.slice(0, 5).map((path) => ({ path, port: 'http' })),
+          },
+        ],
+      },
+      monitoring: { enabled: true, alarms: true },
+    };
+    const r = render(example);
+    const { config } = podConfig(r, 'nexus');
+    expect(config.nexus.db).toMatchObject({ host: 'pg', password: 'dbp', enableSSL: true });
+    expect(config.nexus.redis).toMatchObject({
+      nodes: 'redis://redis:6379',
+      useCluster: true,
+      password: 'rp',
+    });
+    expect(docOf(r.docs, 'Ingress').spec.rules[0].host).toBe('digital.example.com');
+    expect(r.docs.map((d) => d.doc.kind)).toContain('PrometheusRule');
+  });
+
   it('prints install notes without errors', () => {
     const notes = render().files.get('nexus/templates/NOTES.txt')!;
     expect(notes).toContain('/health/detail');

@@ -96,7 +96,8 @@ nexus:
     port: {{ $n.db.port | toJson }}
     user: {{ $n.db.user | toJson }}
     database: {{ $n.db.database | toJson }}
-    enableSSL: {{ $n.db.enableSSL | toJson }}
+    {{- /* The guide's example values spell it enableSsl; both are honoured. */}}
+    enableSSL: {{ or $n.db.enableSSL $n.db.enableSsl | default false | toJson }}
     sslRejectUnauthorized: {{ $n.db.sslRejectUnauthorized | toJson }}
     poolSize: {{ $n.db.poolSize | toJson }}
     embeddedInMemory: {{ $n.db.embeddedInMemory | toJson }}
