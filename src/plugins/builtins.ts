@@ -7,6 +7,8 @@ import type { PluginDefinition } from './sdk.js';
 export interface BuiltinPlugin {
   plugin: PluginDefinition;
   services: string[];
+  /** Other services of the tenant the plugin's config includes (as `services.<name>`). */
+  uses?: string[];
 }
 
 export const BUILTIN_PLUGINS: BuiltinPlugin[] = [];

@@ -77,6 +77,13 @@ export class PluginHost {
   private readonly defs = new Map<string, PluginDefinition>();
   /** serviceName (or service-name prefix ending in `-`) → plugin name. */
   private readonly bindings = new Map<string, string>();
+  /**
+   * `kind:serviceName` → plugin name: one service may serve several kinds (`Async` carries both
+   * SMS and email channels), each through its own plugin.
+   */
+  private readonly kindBindings = new Map<string, string>();
+  /** serviceName → other services of the tenant its plugin reads too (`PorticoEmail` → `PurecloudIDP`). */
+  private readonly companions = new Map<string, string[]>();
   private readonly instances = new Map<string, Promise<unknown>>();
   private readonly circuits = new Map<string, Circuit>();
   private readonly http: HttpClient;
@@ -117,17 +124,25 @@ export class PluginHost {
     this.bindings.set(`Plugin-${def.name}`, def.name);
   }
 
-  /** Binds a service name to a plugin (the built-in table: `mGageSMS` → `kaleyra`). */
-  bind(serviceName: string, pluginName: string): void {
-    if (!this.defs.has(pluginName))
-      throw new Error(`unknown plugin ${pluginName} for service ${serviceName}`);
+  /**
+   * Binds a service name to a plugin (the built-in table: `mGageSMS` → `kaleyra`). `uses` names
+   * other services of the tenant the plugin is configured from too: they reach its config as
+   * `services.<name>` (`{ url, data, secret }`), and a change to one rebuilds the instance.
+   */
+  bind(serviceName: string, pluginName: string, uses: string[] = []): void {
+    const def = this.defs.get(pluginName);
+    if (!def) throw new Error(`unknown plugin ${pluginName} for service ${serviceName}`);
     this.bindings.set(serviceName, pluginName);
+    this.kindBindings.set(`${def.kind}:${serviceName}`, pluginName);
+    if (uses.length) this.companions.set(`${def.kind}:${serviceName}`, uses);
   }
 
-  definitionFor(serviceName: string): PluginDefinition | undefined {
-    const name =
-      this.bindings.get(serviceName) ??
-      [...this.bindings.entries()].find(([k]) => k.endsWith('-') && serviceName.startsWith(k))?.[1];
+  /** The plugin serving a service (for `kind`, when the service serves several kinds). */
+  definitionFor(serviceName: string, kind?: PluginKind): PluginDefinition | undefined {
+    const find = (m: Map<string, string>, key: (k: string) => string) =>
+      m.get(key(serviceName)) ??
+      [...m.entries()].find(([k]) => k.endsWith('-') && key(serviceName).startsWith(k))?.[1];
+    const name = (kind && find(this.kindBindings, (s) => `${kind}:${s}`)) || find(this.bindings, (s) => s);
     return name ? this.defs.get(name) : undefined;
   }
 
@@ -138,8 +153,10 @@ export class PluginHost {
   /** Forget cached instances of a tenant's service (its provisioning changed). */
   invalidate(ccid: string, serviceName?: string): void {
     for (const key of this.instances.keys()) {
-      if (key.startsWith(`${ccid}/`) && (!serviceName || key === `${ccid}/${serviceName}`))
-        this.instances.delete(key);
+      if (!key.startsWith(`${ccid}/`)) continue;
+      const [service, kind] = key.slice(ccid.length + 1).split('#');
+      const uses = this.companions.get(`${kind}:${service}`) ?? [];
+      if (!serviceName || service === serviceName || uses.includes(serviceName)) this.instances.delete(key);
     }
   }
 
@@ -153,14 +170,14 @@ export class PluginHost {
     serviceName: string,
     kind: K,
   ): Promise<KindImplementations[K]> {
-    const def = this.definitionFor(serviceName);
+    const def = this.definitionFor(serviceName, kind);
     if (!def) throw new PluginError(`no plugin serves ${serviceName}`, { retryable: false });
     if (def.kind !== kind)
       throw new PluginError(`${serviceName} is a ${def.kind} plugin, not ${kind}`, { retryable: false });
-    const key = `${ccid}/${serviceName}`;
+    const key = `${ccid}/${serviceName}#${kind}`;
     let p = this.instances.get(key);
     if (!p) {
-      p = this.build(def, ccid, serviceName);
+      p = this.build(def, ccid, serviceName, this.companions.get(`${kind}:${serviceName}`) ?? []);
       this.instances.set(key, p);
       p.catch(() => this.instances.delete(key));
     }
@@ -168,14 +185,32 @@ export class PluginHost {
     return this.guard(def.name, key, impl) as unknown as KindImplementations[K];
   }
 
-  private async build(def: PluginDefinition, ccid: string, serviceName: string): Promise<unknown> {
+  private async build(
+    def: PluginDefinition,
+    ccid: string,
+    serviceName: string,
+    uses: string[],
+  ): Promise<unknown> {
     const svc = await this.opts.services.getWithSecret(ccid, serviceName);
     if (!svc)
       throw new PluginError(`${serviceName} is not provisioned for tenant ${ccid}`, { retryable: false });
+    const services: Record<string, unknown> = {};
+    for (const name of uses) {
+      const other = await this.opts.services.getWithSecret(ccid, name);
+      if (!other)
+        throw new PluginError(
+          `${serviceName} needs the ${name} service, not provisioned for tenant ${ccid}`,
+          {
+            retryable: false,
+          },
+        );
+      services[name] = { url: other.url ?? undefined, data: other.data ?? {}, secret: other.secret ?? {} };
+    }
     const parsed = def.config.safeParse({
       url: svc.url ?? undefined,
       data: svc.data ?? {},
       secret: svc.secret ?? {},
+      ...(uses.length ? { services } : {}),
     });
     if (!parsed.success) {
       const i = parsed.error.issues[0];

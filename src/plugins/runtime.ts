@@ -74,7 +74,7 @@ export class PluginRuntime {
     });
     for (const b of BUILTIN_PLUGINS) {
       this.host.register(b.plugin);
-      for (const s of b.services) this.host.bind(s, b.plugin.name);
+      for (const s of b.services) this.host.bind(s, b.plugin.name, b.uses);
     }
     for (const def of await loadPluginModules(c.modules)) this.host.register(def);
     if (this.deps.services.onChange) {
