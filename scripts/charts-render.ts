@@ -941,7 +941,8 @@ if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).
   try {
     const r = renderChart(chartDir, { values });
     for (const [name, text] of r.files)
-      if (text.trim()) process.stdout.write(`---\n# Source: ${name}\n${text.trim()}\n`);
+      if (text.trim() && !name.endsWith('NOTES.txt'))
+        process.stdout.write(`---\n# Source: ${name}\n${text.trim()}\n`);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(1);
