@@ -35,7 +35,8 @@ export function parseForm(text: string): Record<string, unknown> {
         else node[key] = value;
       } else {
         const nextIsArray = parts[i + 1] === '';
-        if (node[key] === undefined || typeof node[key] !== 'object') node[key] = nextIsArray ? [] : Object.create(null);
+        if (node[key] === undefined || typeof node[key] !== 'object')
+          node[key] = nextIsArray ? [] : Object.create(null);
         node = node[key];
       }
     }
