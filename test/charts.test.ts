@@ -79,12 +79,18 @@ function distinctValues(service: 'nexus' | 'athena') {
   for (const leaf of serviceLeaves(service)) {
     const key = leaf.path.join('.');
     const def = at(defaults, leaf.path);
-    let v: unknown;
-    if (leaf.kind === 'boolean') v = !def;
-    else if (leaf.kind === 'number') v = (def as number) + 1;
-    else if (leaf.kind === 'enum')
-      v = (schemaAt(leaf.path) as z.ZodEnum<any>).options.find((o: string) => o !== def);
-    else v = `/t/${key}`;
+    const schema = schemaAt(leaf.path);
+    // Candidates in order; the first the key's own schema accepts (ranges, lengths) is used.
+    const candidates: unknown[] =
+      leaf.kind === 'boolean'
+        ? [!def]
+        : leaf.kind === 'number'
+          ? [(def as number) + 1, (def as number) - 1, (def as number) * 2, (def as number) / 2]
+          : leaf.kind === 'enum'
+            ? (schema as z.ZodEnum<any>).options
+            : [`/t/${key}`, `https://t.example.com/${key}`, `t-${key}-${'x'.repeat(64)}`];
+    const v = candidates.find((c) => c !== def && schema.safeParse(c).success);
+    expect(v, `a valid non-default value for ${key}`).toBeDefined();
     setAt(overrides, valuesPath(leaf.path), v);
     setAt(expected, leaf.path.slice(1), v);
   }
