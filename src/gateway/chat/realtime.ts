@@ -64,6 +64,8 @@ export interface RealtimeDeps {
   tokens: ChatTokens;
   service: RealtimeService;
   log: Logger;
+  /** A socket connected (+1) or disconnected (-1), for the sockets gauge. */
+  onSocket?: (namespace: 'consumer' | 'agent', delta: number) => void;
 }
 
 /** A token bucket for one socket (sockets live on one node, so local state is exact). */
@@ -374,6 +376,13 @@ export class Realtime implements AgentNotifier {
 
   // ---- /consumer ----
 
+  private async clampSeq(conversationId: string, ccid: string, lastSeq: number): Promise<number> {
+    if (lastSeq === 0) return 0;
+    const conv = await this.deps.store.get(conversationId, ccid);
+    if (!conv) throw new AppError('CONVERSATION_NOT_FOUND');
+    return Math.min(lastSeq, conv.lastSeq);
+  }
+
   private async authConsumer(socket: Socket): Promise<void> {
     const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
     const claims = await this.deps.tokens.verifyClientToken(auth.clientToken);
@@ -385,6 +394,8 @@ export class Realtime implements AgentNotifier {
     if (auth.lastSeq !== undefined && auth.lastSeq !== null) {
       lastSeq = parse(resumeSchema, { lastSeq: auth.lastSeq }, 'auth').lastSeq;
     }
+    // A client claiming more than exists would otherwise silently skip the next messages.
+    lastSeq = await this.clampSeq(claims.conversationId, claims.ccid, lastSeq);
     const data: ConsumerData = { claims, nickname: session.nickname ?? undefined, lastSeq };
     socket.data = data;
   }
@@ -409,7 +420,11 @@ export class Realtime implements AgentNotifier {
     // Join before the replay starts, so that live messages are buffered behind it.
     socket.join([convRoom(claims.conversationId), sessionRoom(claims.sessionId)]);
     void delivery.fill().catch(() => undefined);
-    socket.on('disconnect', () => delivery.close());
+    this.deps.onSocket?.('consumer', 1);
+    socket.on('disconnect', () => {
+      delivery.close();
+      this.deps.onSocket?.('consumer', -1);
+    });
 
     const b = this.buckets();
     this.refuseUnknown(socket, CONSUMER_EVENTS, b.other);
@@ -444,7 +459,9 @@ export class Realtime implements AgentNotifier {
     });
     this.handle(socket, 'resume', b.other, async (payload) => {
       const p = parse(resumeSchema, payload);
-      return { replayed: await delivery.resume(p.lastSeq) };
+      return {
+        replayed: await delivery.resume(await this.clampSeq(claims.conversationId, claims.ccid, p.lastSeq)),
+      };
     });
   }
 
@@ -498,7 +515,9 @@ export class Realtime implements AgentNotifier {
     socket.join(agentRoom(agent.ccid, agent.agentId));
     const actions = this.deps.service.agentActions;
     actions?.connected?.(agent).catch((err) => this.log.warn({ err }, 'agent presence (connect) failed'));
+    this.deps.onSocket?.('agent', 1);
     socket.on('disconnect', () => {
+      this.deps.onSocket?.('agent', -1);
       for (const d of data.deliveries.values()) d.close();
       data.deliveries.clear();
       this.deps.service.agentActions
@@ -546,9 +565,10 @@ export class Realtime implements AgentNotifier {
       if (conversation.ccid !== agent.ccid) throw new AppError('CONVERSATION_NOT_FOUND');
       data.access.set(conversation.id, Date.now());
       const existing = data.deliveries.get(conversation.id);
+      const from = Math.min(p.lastSeq ?? 0, conversation.lastSeq);
       const replayed = existing
-        ? await existing.resume(p.lastSeq ?? 0)
-        : await this.agentDelivery(socket, conversation.id, p.lastSeq ?? 0).fill();
+        ? await existing.resume(from)
+        : await this.agentDelivery(socket, conversation.id, from).fill();
       return { conversation, replayed };
     });
     this.handle(socket, 'agent.state', b.other, async (payload) =>

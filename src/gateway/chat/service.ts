@@ -9,7 +9,7 @@ import type { NexusConfig } from '../../shared/config.js';
 import type { Database } from '../../shared/db/pool.js';
 import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { counter, type Registry } from '../../shared/metrics.js';
+import { counter, gauge, histogram, type Registry } from '../../shared/metrics.js';
 import type { SharedState } from '../../shared/state/types.js';
 import type { ChatMessage, Participant } from './events.js';
 import { Realtime } from './realtime.js';
@@ -70,14 +70,40 @@ export class ChatService {
     this.log = deps.log;
     this.tokens = ChatTokens.fromConfig(deps.config);
     this.store = new ChatStore(deps.db);
-    this.messagesTotal = deps.registry
-      ? counter(deps.registry, 'nexus_chat_messages_total', 'Chat messages committed.', ['from'])
+    const reg = deps.registry;
+    this.messagesTotal = reg
+      ? counter(reg, 'nexus_chat_messages_total', 'Chat messages committed.', ['from'])
+      : undefined;
+    const batchSize = reg
+      ? histogram(
+          reg,
+          'nexus_chat_commit_batch_size',
+          'Messages per group-commit transaction.',
+          [],
+          [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+        )
+      : undefined;
+    const commitMs = reg
+      ? histogram(
+          reg,
+          'nexus_chat_commit_duration_milliseconds',
+          'Duration of a group-commit transaction.',
+          ['result'],
+          [1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000],
+        )
+      : undefined;
+    const sockets = reg
+      ? gauge(reg, 'nexus_chat_sockets', 'Connected chat sockets on this node.', ['namespace'])
       : undefined;
     this.writer = new GroupCommitWriter(deps.db, {
       windowMs: deps.config.chat.commitWindowMs,
       maxBatch: deps.config.chat.commitMaxBatch,
       log: deps.log,
       onCommitted: (c) => this.committed(c),
+      onBatch: (size, ms, ok) => {
+        batchSize?.observe(size);
+        commitMs?.observe({ result: ok ? 'committed' : 'failed' }, ms);
+      },
     });
     this.realtime = new Realtime({
       io: deps.io,
@@ -87,6 +113,7 @@ export class ChatService {
       tokens: this.tokens,
       service: this,
       log: deps.log,
+      onSocket: (namespace, delta) => sockets?.inc({ namespace }, delta),
     });
     this.notifier = this.realtime;
   }

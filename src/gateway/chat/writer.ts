@@ -35,6 +35,8 @@ export interface WriterOptions {
   log: Logger;
   /** Called after each commit with the new messages, in seq order per conversation. */
   onCommitted: (committed: CommittedMessage[]) => void;
+  /** After each batch: how many appends it carried, how long the transaction took, whether it committed. */
+  onBatch?: (size: number, ms: number, committed: boolean) => void;
 }
 
 interface Pending {
@@ -120,13 +122,17 @@ export class GroupCommitWriter {
 
   private async commit(batch: Pending[]): Promise<void> {
     let result: { outcomes: Outcome[]; committed: CommittedMessage[] } | undefined;
+    const started = performance.now();
     for (let attempt = 0; ; attempt++) {
       try {
         result = await this.db.tx((q) => this.write(q, batch));
+        this.opts.onBatch?.(batch.length, performance.now() - started, true);
         break;
       } catch (err) {
         const code = (err as { code?: string }).code;
+        // A deadlock or serialization failure with another node's batch: the retry usually passes.
         if (attempt === 0 && code && RETRYABLE_PG.has(code)) continue;
+        this.opts.onBatch?.(batch.length, performance.now() - started, false);
         this.opts.log.error({ err, size: batch.length }, 'message batch not committed');
         const e = new AppError(
           'UNAVAILABLE',
