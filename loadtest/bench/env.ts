@@ -64,8 +64,9 @@ export async function createEnv(prefer: 'auto' | 'real' | 'embedded'): Promise<B
   const backend = (await admin.query('SELECT pg_backend_pid() AS pid, version() AS v')).rows[0];
   const fsync = (await admin.query('SHOW fsync')).rows[0].fsync;
   const sync = (await admin.query('SHOW synchronous_commit')).rows[0].synchronous_commit;
-  await admin.end();
+  // Read while the backend lives: its parent is the postmaster.
   const postmaster = ppidOf(backend.pid);
+  await admin.end();
   const redisUrl = redisNodes.split(',')[0].trim();
   const r = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await r.connect();

@@ -206,6 +206,8 @@ async function ramp(ctx: Ctx, kind: TargetKind, r: Running, setupSeconds: number
     again.retry_of_miss = true;
     return again.pass;
   };
+  // Warm-up, not recorded: JIT, connection pools and prepared plans settle before the ramp.
+  await runStep(ctx, r, s.startRate, s.warmupMs);
   let lastPass = 0;
   let firstFail = 0;
   for (let rate = s.startRate; rate <= s.maxRate; rate = Math.round(rate * s.factor)) {

@@ -11,6 +11,7 @@ export interface Sizes {
     /** Repeat a missed step once before believing it. */
     confirmMiss: boolean;
     stepMs: number;
+    warmupMs: number;
     drainMs: number;
     /** The sustained-rate criterion: p99 below this. */
     p99LimitMs: number;
@@ -34,11 +35,12 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
     relay: {
       conversations: 4,
       startRate: 50,
-      maxRate: 100,
+      maxRate: 50,
       factor: 2,
       refine: 0,
       confirmMiss: false,
       stepMs: 500,
+      warmupMs: 300,
       drainMs: 1000,
       p99LimitMs: 50,
     },
@@ -57,6 +59,7 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
       refine: 1,
       confirmMiss: true,
       stepMs: 3000,
+      warmupMs: 2000,
       drainMs: 2000,
       p99LimitMs: 50,
     },
@@ -82,6 +85,7 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
       refine: 3,
       confirmMiss: true,
       stepMs: 10_000,
+      warmupMs: 5000,
       drainMs: 3000,
       p99LimitMs: 50,
     },
