@@ -1,7 +1,11 @@
 /**
  * The table of built-in plugins: each plugin and the service names it serves (a name ending in `-`
  * is a prefix, e.g. `WebhookTransportTarget-`). Third-party plugins are served as `Plugin-<name>`.
+ * One service may serve two kinds (`Async`: SMS and email), each through its own plugin.
  */
+import { asyncEmail } from './email/async.js';
+import { porticoEmail } from './email/portico.js';
+import { sparkPostEmail } from './email/sparkpost.js';
 import type { PluginDefinition } from './sdk.js';
 
 export interface BuiltinPlugin {
@@ -11,4 +15,8 @@ export interface BuiltinPlugin {
   uses?: string[];
 }
 
-export const BUILTIN_PLUGINS: BuiltinPlugin[] = [];
+export const BUILTIN_PLUGINS: BuiltinPlugin[] = [
+  { plugin: sparkPostEmail, services: ['SparkPostEmail'] },
+  { plugin: asyncEmail, services: ['Async'] },
+  { plugin: porticoEmail, services: ['PorticoEmail'], uses: ['PurecloudIDP'] },
+];
