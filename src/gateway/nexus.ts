@@ -194,6 +194,7 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
       accepting = false;
       http.drain();
       // Tell socket clients to reconnect elsewhere, then stop listening.
+      chat.drain('shutting down');
       io.local.disconnectSockets(true);
       await new Promise<void>((r) => io.close(() => r()));
       http.close();

@@ -424,4 +424,19 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
       (await api(t.url, 'GET', `/nexus/v3/chat/sessions/${randomUUID()}x/messages`, { headers: key })).status,
     ).toBe(403);
   });
+
+  it('tells its sockets to reconnect elsewhere when the node shuts down', async () => {
+    const other = await startNexus({ engine });
+    try {
+      const s = await newSession(other, await createTenant(other));
+      const sock = await socketFor(other.url, '/consumer', { clientToken: s.clientToken });
+      const told = once<{ reason: string }>(sock, 'reconnect');
+      const gone = once(sock, 'disconnect');
+      await other.close();
+      expect((await told).reason).toBe('shutting down');
+      await gone;
+    } finally {
+      await other.cleanup();
+    }
+  });
 });

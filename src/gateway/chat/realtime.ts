@@ -208,6 +208,14 @@ export class Realtime implements AgentNotifier {
     });
   }
 
+  /** Tells this node's sockets (only) to reconnect elsewhere. */
+  drain(reason: string): void {
+    this.safely(() => {
+      this.consumer.local.emit('reconnect', { reason });
+      this.agent.local.emit('reconnect', { reason });
+    });
+  }
+
   /** Typing from a REST session: to the conversation's agents only. */
   typingFromCustomer(conversationId: string, from: Participant, typing: boolean): void {
     this.safely(() =>

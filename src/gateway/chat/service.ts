@@ -122,6 +122,11 @@ export class ChatService {
     this.realtime.start();
   }
 
+  /** This node is going away: its sockets are told to reconnect (to any node) with their last seq. */
+  drain(reason: string): void {
+    this.realtime.drain(reason);
+  }
+
   /** Commits what is pending; later appends fail with SHUTTING_DOWN. */
   async close(): Promise<void> {
     await this.writer.close();
