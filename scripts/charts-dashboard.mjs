@@ -79,8 +79,10 @@ const quantiles = (metric, by = '') =>
   ]);
 
 row('Chat');
-panel('Socket connections', [[`sum by (pod) (nexus_socket_connections{${sel}})`, '{{pod}}']], 'short', {
-  description: 'Open socket.io connections per pod (consumer and agent namespaces).',
+// By pod only: the gauge's own `namespace` label (the socket.io namespace) is renamed exported_namespace
+// at scrape time, since Kubernetes targets carry a namespace label of their own.
+panel('Chat sockets', [[`sum by (pod) (nexus_chat_sockets{${sel}})`, '{{pod}}']], 'short', {
+  description: 'Connected socket.io chat sockets per pod (customers and agents).',
 });
 panel(
   'Messages per second',
@@ -90,8 +92,13 @@ panel(
     description: 'Chat messages committed per second, by sender type.',
   },
 );
-panel('Message commit latency', quantiles('nexus_message_commit_seconds'), 's', {
-  description: 'From receiving a message to its commit in PostgreSQL; the sender is acknowledged after it.',
+panel('Group commit duration', quantiles('nexus_chat_commit_duration_milliseconds'), 'ms', {
+  w: 4,
+  description: 'One group-commit transaction; a message is acknowledged after its batch commits.',
+});
+panel('Group commit batch size', quantiles('nexus_chat_commit_batch_size'), 'short', {
+  w: 4,
+  description: 'Messages per group-commit transaction.',
 });
 
 row('Outbox and deliveries');

@@ -17,6 +17,7 @@ import { createAthena } from '../src/bots/athena.js';
 import { athenaSchema, configLeaves, configSchema, envName, loadConfig } from '../src/shared/config.js';
 import { createLogger } from '../src/shared/logger.js';
 import { engines, realEngines } from './helpers/engines.js';
+import { startNexus } from './helpers/nexus.js';
 import { parseTemplate, renderChart, TemplateError } from '../scripts/charts-render.js';
 
 const root = join(import.meta.dirname, '..');
@@ -758,9 +759,9 @@ describe('Grafana dashboard', () => {
 
   it('charts connections, messages, latency, outbox lag, errors, HTTP, Redis and the database', () => {
     for (const m of [
-      'nexus_socket_connections',
+      'nexus_chat_sockets',
       'nexus_chat_messages_total',
-      'nexus_message_commit_seconds_bucket',
+      'nexus_chat_commit_duration_milliseconds_bucket',
       'nexus_outbox_pending',
       'nexus_outbox_lag_seconds_bucket',
       'nexus_errors_total',
@@ -782,6 +783,34 @@ describe('Grafana dashboard', () => {
     for (const p of dash.panels.filter((x: any) => x.type !== 'row')) {
       expect(p.datasource.uid).toBe('${datasource}');
       for (const t of p.targets) expect(t.expr).toContain('namespace=~"$namespace", pod=~"$pod"');
+    }
+  });
+});
+
+// The dashboard's queries only mean something if a gateway exposes those names: scrape a real one.
+describe.each(engines())('Grafana dashboard against a running gateway (%s)', (engine) => {
+  it('queries only metrics the gateway exposes on its metrics port', async () => {
+    const dash = JSON.parse(readFileSync(join(chartDir('nexus'), 'dashboards/nexus.json'), 'utf8'));
+    const wanted = new Set<string>(
+      dash.panels
+        .flatMap((p: any) => (p.targets ?? []).map((t: any) => t.expr))
+        .flatMap((e: string) => e.match(/\bnexus_[a-z_]+/g) ?? [])
+        .map((m: string) => m.replace(/_bucket$/, '')),
+    );
+    expect(wanted.size).toBeGreaterThan(15);
+    const t = await startNexus({ engine });
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${t.nexus.metricsPort}/metrics`)).text();
+      const exposed = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+      expect(exposed.has('nexus_request_total')).toBe(true);
+      // The in-process state has no Redis connections to count.
+      const missing = [...wanted].filter(
+        (m) => !exposed.has(m) && !(engine === 'embedded' && m.startsWith('nexus_redis_')),
+      );
+      expect(missing).toEqual([]);
+    } finally {
+      await t.close();
+      await t.cleanup();
     }
   });
 });
