@@ -5,50 +5,27 @@
  * flight) and the transcript is whole on both sides, no loss, no duplicate; no token ever appears in
  * a URL the browser requested; the widget works from the keyboard alone; the console's CSP holds.
  */
-import type { FrameLocator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engines } from '../helpers/engines.js';
-import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
-import { createTenant } from '../helpers/tenants.js';
-import { type Browser, launchChromium } from './chromium.js';
+import { startNexus, type TestNexus } from '../helpers/nexus.js';
 import { buildBundles } from './build.js';
+import { type Browser, launchChromium } from './chromium.js';
+import {
+  consoleTranscript,
+  desktopPage,
+  type Provisioned,
+  provision,
+  readyAgent,
+  shopPage,
+  widgetTranscript,
+} from './fixtures.js';
 import { type HostServer, startHostServer } from './host-server.js';
-
-async function provision(t: TestNexus) {
-  const { ccid, apiKey } = await createTenant(t);
-  const admin = { authorization: `Bearer ${t.adminToken}` };
-  const ep = await api(t.url, 'PUT', `/nexus/v3/provisioning/endpoints/${ccid}/web`, {
-    headers: admin,
-    json: { queue: 'support' },
-  });
-  expect(ep.status, JSON.stringify(ep.body)).toBeLessThan(300);
-  const ag = await api(t.url, 'PUT', `/nexus/v3/provisioning/agents/${ccid}/alex`, {
-    headers: admin,
-    json: { name: 'Alex Morgan', queues: ['support'], capacity: 3 },
-  });
-  expect(ag.status, JSON.stringify(ag.body)).toBeLessThan(300);
-  const tok = await api(t.url, 'POST', `/nexus/v3/provisioning/agents/${ccid}/alex/tokens`, {
-    headers: admin,
-    json: {},
-  });
-  expect(tok.status, JSON.stringify(tok.body)).toBeLessThan(300);
-  return { ccid, apiKey, agentToken: tok.body.data.token as string };
-}
-
-/** The texts of the held messages in the widget, in order (pending sends have no data-seq). */
-async function widgetTranscript(page: Page): Promise<string[]> {
-  return page.locator('[data-nexus-widget] li[data-seq] .bubble').allTextContents();
-}
-
-async function consoleTranscript(frame: FrameLocator): Promise<string[]> {
-  return frame.locator('.transcript li[data-seq] .bubble').allTextContents();
-}
 
 describe.each(engines())('browser surfaces in Chromium (%s)', (engine) => {
   let t: TestNexus;
   let host: HostServer;
   let browser: Browser;
-  let tenant: Awaited<ReturnType<typeof provision>>;
+  let tenant: Provisioned;
   const requested: string[] = [];
   const cspViolations: string[] = [];
 
@@ -57,29 +34,8 @@ describe.each(engines())('browser surfaces in Chromium (%s)', (engine) => {
     t = await startNexus({ engine });
     tenant = await provision(t);
     host = await startHostServer();
-    host.page(
-      '/shop',
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
-       <body><h1>A shop</h1>
-       <script src="${t.url}/ux/widget.js" data-api-key="${tenant.apiKey}" data-endpoint="web" data-first-name="Sam" data-last-name="Rivera" defer></script>
-       </body></html>`,
-    );
-    // The agent desktop frames the console and hands it the token when it says it is ready.
-    const consoleUrl = `${t.url}/ux/comm?customername=Acme&ccid=${encodeURIComponent(tenant.ccid)}&parentorigin=${encodeURIComponent(host.origin)}`;
-    host.page(
-      '/desktop',
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Agent desktop</title></head>
-       <body><iframe id="nexus" title="Nexus" src="${consoleUrl}" style="width:1200px;height:760px;border:0"></iframe>
-       <script>
-         const token = ${JSON.stringify(tenant.agentToken)};
-         window.addEventListener('message', (e) => {
-           const frame = document.getElementById('nexus');
-           if (e.source === frame.contentWindow && e.data && e.data.type === 'nexus:ready') {
-             frame.contentWindow.postMessage({ type: 'nexus:token', token }, ${JSON.stringify(new URL(t.url).origin)});
-           }
-         });
-       </script></body></html>`,
-    );
+    host.page('/shop', shopPage(t.url, tenant.apiKey));
+    host.page('/desktop', desktopPage(t.url, tenant.ccid, host.origin, tenant.agentToken));
     browser = await launchChromium();
     browser.context.on('request', (r) => requested.push(r.url()));
     browser.context.on('page', (p) => {
@@ -111,17 +67,7 @@ describe.each(engines())('browser surfaces in Chromium (%s)', (engine) => {
   });
 
   it('carries a conversation from the widget to the console and back, through a reload, whole', async () => {
-    const desktop = await browser.context.newPage();
-    await desktop.goto(`${host.origin}/desktop`);
-    const agent = desktop.frameLocator('#nexus');
-    // Signed in by the handshake: the ready switch appears; go Ready.
-    const ready = agent.getByRole('switch');
-    await ready.waitFor();
-    await expect
-      .poll(() => agent.locator('.conn').getAttribute('data-state'), { timeout: 15_000 })
-      .toBe('live');
-    await ready.click();
-    await expect.poll(() => ready.getAttribute('aria-checked')).toBe('true');
+    const agent = await readyAgent(await browser.context.newPage(), `${host.origin}/desktop`);
 
     const shop = await browser.context.newPage();
     await shop.goto(`${host.origin}/shop`);

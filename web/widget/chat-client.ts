@@ -74,8 +74,8 @@ export interface ChatClientOptions {
   storage?: Storage | null;
   /** REST poll period while the socket is down. */
   pollMs?: number;
-  /** Failed socket attempts before the REST flow takes over. */
-  socketAttemptsBeforeRest?: number;
+  /** How long the socket may be down before the REST flow takes over (it keeps retrying meanwhile). */
+  restFallbackMs?: number;
   /** Test hook: the socket.io `io` factory. */
   connect?: typeof io;
 }
@@ -98,7 +98,7 @@ export class ChatClient {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   /** Sessions dropped in a row for an auth error: stops a loop if the gateway refuses every token. */
   private resets = 0;
-  private socketFailures = 0;
+  private fallbackTimer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
   private typingSentAt = 0;
   private readonly held = new Set<number>();
@@ -241,6 +241,7 @@ export class ChatClient {
     this.stopped = true;
     if (typeof window !== 'undefined') window.removeEventListener('online', this.onOnline);
     clearTimeout(this.pollTimer);
+    clearTimeout(this.fallbackTimer);
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.socket?.removeAllListeners();
@@ -310,10 +311,11 @@ export class ChatClient {
       },
     );
     this.socket = socket;
+    this.armFallback();
 
     socket.on('connect', () => {
-      this.socketFailures = 0;
       this.resets = 0;
+      clearTimeout(this.fallbackTimer);
       this.stopPolling();
       this.setStatus('live');
       void this.flush();
@@ -324,13 +326,12 @@ export class ChatClient {
         this.finish(err.data.message ?? 'refused', sessionGone(err.data) ?? 'refused');
         return;
       }
-      this.socketFailures++;
-      if (this.socketFailures >= (this.opts.socketAttemptsBeforeRest ?? 2)) this.startPolling();
-      else this.setStatus('connecting');
+      if (this.status !== 'polling') this.setStatus('connecting');
     });
     socket.on('disconnect', (reason) => {
       if (this.stopped) return;
       this.setStatus('offline');
+      this.armFallback();
       // A server-side disconnect (a node shutting down) is not retried by socket.io itself.
       if (reason === 'io server disconnect') this.later(() => socket.connect(), 300);
     });
@@ -341,6 +342,14 @@ export class ChatClient {
     socket.on('message', (m) => this.take(m, true));
     socket.on('typing', (p) => this.emit('typing', p));
     socket.on('session.ended', (p) => this.finish(p.reason ?? 'ended'));
+  }
+
+  /** The REST flow takes over if the socket is not up soon; both may run for a moment, harmlessly. */
+  private armFallback(): void {
+    clearTimeout(this.fallbackTimer);
+    this.fallbackTimer = setTimeout(() => {
+      if (!this.stopped && this.socket && !this.socket.connected) this.startPolling();
+    }, this.opts.restFallbackMs ?? 3000);
   }
 
   private onOnline = (): void => {
@@ -529,6 +538,7 @@ export class ChatClient {
     this.socket?.removeAllListeners();
     this.socket?.disconnect();
     this.socket = undefined;
+    clearTimeout(this.fallbackTimer);
     this.stopPolling();
     this.held.clear();
     if (how === 'refused') {
