@@ -257,6 +257,43 @@ export const ERRORS = {
     retryable: true,
     message: 'The SMS provider integration failed to handle the request; retry.',
   },
+  // 51xx: outbound campaigns (email and SMS), interaction webhooks, the outbox API
+  OUTBOUND_MESSAGE_NOT_FOUND: {
+    code: 5100,
+    http: 404,
+    retryable: false,
+    message: 'The outbound message does not exist for this tenant.',
+  },
+  OUTBOUND_CHANNEL_NOT_FOUND: {
+    code: 5101,
+    http: 404,
+    retryable: false,
+    message: 'No channel of this tenant has that channelId or section; provision it first.',
+  },
+  OUTBOUND_PROVIDER_NOT_CONFIGURED: {
+    code: 5102,
+    http: 409,
+    retryable: false,
+    message: "The channel's provider service is not provisioned (or no plugin serves it).",
+  },
+  OUTBOUND_CLIENT_MESSAGE_ID_REUSED: {
+    code: 5103,
+    http: 409,
+    retryable: false,
+    message: 'This clientMessageId was already used for a different message.',
+  },
+  OUTBOX_ENTRY_NOT_FOUND: {
+    code: 5110,
+    http: 404,
+    retryable: false,
+    message: 'The outbox entry does not exist for this tenant.',
+  },
+  OUTBOX_ENTRY_DELIVERED: {
+    code: 5111,
+    http: 409,
+    retryable: false,
+    message: 'The outbox entry was delivered; only dead or pending entries can be re-driven.',
+  },
   // 9xxx: the gateway
   INTERNAL: { code: 9000, http: 500, retryable: true, message: 'The gateway failed to handle the request.' },
   UNAVAILABLE: {
