@@ -319,6 +319,21 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
         })
       ).error.name,
     ).toBe('NOT_CONVERSATION_AGENT');
+    // An agent of another tenant with the same agent id learns nothing about the conversation.
+    const stranger = await createTenant(t);
+    const foreign = await socketFor(t.url, '/agent', {
+      token: await chat.tokens.signAgentToken({ ccid: stranger.ccid, agentId: 'agent-7' }),
+    });
+    const foreignJoin = await emitAck(foreign, 'conversation.join', { conversationId: s.conversationId });
+    expect(['CONVERSATION_NOT_FOUND', 'INTERACTION_NOT_FOUND']).toContain(foreignJoin.error.name);
+    const foreignSend = await emitAck(foreign, 'message.send', {
+      conversationId: s.conversationId,
+      clientMessageId: 'f',
+      text: 'f',
+    });
+    expect(foreignSend.error.name).toBe('CONVERSATION_NOT_FOUND');
+    foreign.emit('typing', { conversationId: s.conversationId, typing: true });
+    foreign.close();
     // Routing's events answer an error until routing registers its actions.
     if (!chat.agentActions) {
       expect((await emitAck(other, 'agent.state', { state: 'ready' })).error.name).toBe(
