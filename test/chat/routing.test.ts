@@ -104,7 +104,7 @@ describe.each(engines())('routing on %s engines', (engine) => {
     const other = await agent(tenant, 'other', ['sales'], 5);
     const bob = await agent(tenant, 'bob', ['support'], 1, false);
     const s = await session(tenant);
-    // Assignment for the new conversation has run (the session answer follows it): nobody fits.
+    // Nobody of its queue is ready: it waits (an agent of another queue never gets it).
     expect(await state(tenant, s.conversationId)).toBe('queued');
     await bob.ready();
     await bob.nth(1);

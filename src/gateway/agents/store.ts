@@ -117,13 +117,21 @@ export class AgentStore {
     await this.db.query('DELETE FROM agent_connections WHERE socket_id = $1', [socketId]);
   }
 
-  /** Extends this node's live sockets and forgets expired ones (a crashed node's). */
-  async heartbeat(nodeId: string, ttlMs: number): Promise<void> {
+  /**
+   * Extends this node's live sockets, drops its rows of sockets that are gone (a disconnect whose
+   * delete raced a late write), and forgets expired rows (a crashed node's).
+   */
+  async heartbeat(nodeId: string, liveSocketIds: string[], ttlMs: number): Promise<void> {
     await this.db.query(
-      `UPDATE agent_connections SET expires_at = now() + $2 * interval '1 millisecond' WHERE node_id = $1`,
-      [nodeId, ttlMs],
+      `UPDATE agent_connections SET expires_at = now() + $3 * interval '1 millisecond'
+       WHERE node_id = $1 AND socket_id = ANY($2::text[])`,
+      [nodeId, liveSocketIds, ttlMs],
     );
-    await this.db.query(`DELETE FROM agent_connections WHERE expires_at < now() - interval '1 minute'`);
+    await this.db.query(
+      `DELETE FROM agent_connections
+       WHERE (node_id = $1 AND NOT (socket_id = ANY($2::text[]))) OR expires_at < now() - interval '1 minute'`,
+      [nodeId, liveSocketIds],
+    );
   }
 
   async forgetNode(nodeId: string): Promise<void> {

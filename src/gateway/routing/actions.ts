@@ -42,6 +42,7 @@ export function createAgentActions(deps: {
 
   return {
     async connected(who) {
+      routing.agentSockets.add(who.socketId);
       await requireAgent(who);
       await agents.connect(who.socketId, who.ccid, who.agentId, routing.nodeId, routing.presenceTtlMs);
       // A ready agent who (re)connects may take what waited meanwhile.
@@ -49,13 +50,19 @@ export function createAgentActions(deps: {
     },
 
     async disconnected(who) {
+      routing.agentSockets.delete(who.socketId);
       await agents.disconnect(who.socketId);
     },
 
     async setState(who, p) {
       await requireAgent(who);
+      // The socket's presence row is written on connect without waiting; make sure it is there
+      // before the router looks for connected agents (not for a socket already gone).
+      if (routing.agentSockets.has(who.socketId)) {
+        await agents.connect(who.socketId, who.ccid, who.agentId, routing.nodeId, routing.presenceTtlMs);
+      }
       const agent = await agents.setState(who.ccid, who.agentId, p.state);
-      if (p.state === 'ready') await routing.kick(who.ccid);
+      if (p.state === 'ready') void routing.kick(who.ccid);
       return { state: agent?.state ?? p.state };
     },
 

@@ -51,6 +51,8 @@ type Placement = { queue: string } | { agentId: string };
 
 export class Routing {
   readonly nodeId = randomUUID();
+  /** Agent sockets connected to this node (their presence rows are refreshed by the sweep). */
+  readonly agentSockets = new Set<string>();
   private chat: ChatPort | undefined;
   private readonly db: Database;
   private readonly log: Logger;
@@ -105,7 +107,7 @@ export class Routing {
   /** One sweep: keep this node's agent sockets alive, then serve every tenant with a queue. */
   async sweep(): Promise<void> {
     try {
-      await this.opts.agents.heartbeat(this.nodeId, this.presenceTtlMs);
+      await this.opts.agents.heartbeat(this.nodeId, [...this.agentSockets], this.presenceTtlMs);
       const r = await this.db.query<{ ccid: string }>(
         `SELECT DISTINCT ccid FROM conversations WHERE state = 'queued'`,
       );
@@ -117,7 +119,8 @@ export class Routing {
 
   /**
    * Runs assignment for a tenant until nothing more can be assigned. Calls while a run is in
-   * progress fold into one more run after it, so bursts do not pile up transactions.
+   * progress fold into one more run after it, so bursts do not pile up transactions. Transitions
+   * do not wait for it (`void`): a burst of new chats must not queue behind each other's runs.
    */
   kick(ccid: string): Promise<void> {
     if (this.closed) return Promise.resolve();
@@ -290,7 +293,7 @@ export class Routing {
       text: 'queued',
       content: { notice: 'queued', queue: c.queue },
     });
-    await this.kick(c.ccid);
+    void this.kick(c.ccid);
   }
 
   /**
@@ -319,7 +322,7 @@ export class Routing {
     if (!change) return;
     await this.port.stateChanged(change.before, change.after);
     // The held conversation no longer counts against the agent: others may flow in.
-    await this.kick(ccid);
+    void this.kick(ccid);
   }
 
   /**
@@ -327,6 +330,11 @@ export class Routing {
    * agent is ready, connected and has room, otherwise it goes back to its queue.
    */
   async customerReturned(ccid: string, id: string): Promise<void> {
+    // Every customer message comes through here: one cheap read before any transaction.
+    const held = await this.db.query(`SELECT 1 FROM conversations WHERE id = $1 AND state = 'asynchold'`, [
+      id,
+    ]);
+    if (!held.rows.length) return;
     const change = await this.retrying(() =>
       this.db.tx(async (q) => {
         const row = await q.query<ConversationRow>(
@@ -406,7 +414,7 @@ export class Routing {
     if (after.state === 'assigned') await this.announceAssigned(after);
     else await this.queued(after);
     // Whoever gave the conversation away has room again.
-    await this.kick(ccid);
+    void this.kick(ccid);
     return after;
   }
 
@@ -431,7 +439,7 @@ export class Routing {
     await this.port.stateChanged(before, after);
     if (before.agentId) await this.port.notifier.removeAgent(ccid, before.agentId, id);
     await this.port.endSessions(id, opts.reason ?? 'done');
-    await this.kick(ccid);
+    void this.kick(ccid);
     return after;
   }
 
