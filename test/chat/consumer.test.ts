@@ -340,6 +340,26 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
         'ROUTING_UNAVAILABLE',
       );
     }
+    // Typing crosses both ways, volatile: rate-limited per socket and never stored.
+    const agentTyping: unknown[] = [];
+    agent.on('typing', (p) => agentTyping.push(p));
+    const custTyping = once<{ from: { type: string }; typing: boolean }>(cust, 'typing');
+    agent.emit('typing', { conversationId: s.conversationId, typing: true });
+    expect(await custTyping).toMatchObject({
+      from: { type: 'Agent', participantId: 'agent-7' },
+      typing: true,
+    });
+    const before = (await chat.get(s.conversationId))?.lastSeq;
+    const firstTyping = once(agent, 'typing');
+    for (let i = 0; i < 30; i++) cust.emit('typing', { typing: i % 2 === 0 });
+    await firstTyping;
+    // The customer's next message is ordered after its typing events on the same connection.
+    await emitAck(cust, 'message.send', { clientMessageId: 'after-typing', text: 'done typing' });
+    await agentSeen.waitFor(4);
+    expect(agentTyping.length).toBeGreaterThan(0);
+    expect(agentTyping.length).toBeLessThanOrEqual(10);
+    expect(agentTyping[0]).toMatchObject({ conversationId: s.conversationId, from: { type: 'Customer' } });
+    expect((await chat.get(s.conversationId))?.lastSeq).toBe((before ?? 0) + 1);
     for (const sock of [agent, cust, replay, other]) sock.close();
   });
 
