@@ -3,8 +3,11 @@ import { apiKeyRoutes } from './apikeys/routes.js';
 import { channelRoutes } from './channels/routes.js';
 import { chatRoutes } from './chat/routes.js';
 import type { RouteModule } from './deps.js';
+import { outboundRoutes } from '../plugins/outbound/routes.js';
+import { openApiRoutes } from './openapi/routes.js';
 import { routingRoutes } from './routing/module.js';
 import { serviceRoutes } from './services/routes.js';
+import { smsRoutes } from '../plugins/sms/routes.js';
 import { tenantRoutes } from './tenants/routes.js';
 import { uxRoutes } from './ux/routes.js';
 
@@ -16,4 +19,7 @@ export const ROUTE_MODULES: RouteModule[] = [
   chatRoutes,
   routingRoutes,
   uxRoutes,
+  smsRoutes,
+  openApiRoutes,
+  outboundRoutes,
 ];
