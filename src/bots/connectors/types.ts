@@ -10,7 +10,7 @@
  * `BotConnectorError` (wrapped once, at the edge, with `cause`); athena turns any failure or a
  * timeout into a handoff with a reason.
  */
-import type { HttpClient } from '../../plugins/types.js';
+import { type HttpClient, PluginError } from '../../plugins/types.js';
 import type { Logger } from '../../shared/logger.js';
 
 export type {
@@ -58,16 +58,24 @@ export type ConnectorFactory = (
   deps: ConnectorDeps,
 ) => import('../../plugins/types.js').BotConnector;
 
-/** A provider failure, wrapped once at the edge. `kind` lets athena name the handoff reason. */
-export class BotConnectorError extends Error {
+/**
+ * A provider failure, wrapped once at the edge. `kind` lets athena name the handoff reason; as a
+ * PluginError it also says whether the same turn may succeed when retried (a provider that is down
+ * or slow may recover; a refusal or a bad setting will not).
+ */
+export class BotConnectorError extends PluginError {
   readonly kind: 'config' | 'unavailable' | 'rejected' | 'timeout';
 
   constructor(
     message: string,
     kind: 'config' | 'unavailable' | 'rejected' | 'timeout',
-    opts: { cause?: unknown } = {},
+    opts: { cause?: unknown; status?: number } = {},
   ) {
-    super(message, { cause: opts.cause });
+    super(message, {
+      retryable: kind === 'unavailable' || kind === 'timeout',
+      status: opts.status,
+      cause: opts.cause,
+    });
     this.name = 'BotConnectorError';
     this.kind = kind;
   }
