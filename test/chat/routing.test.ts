@@ -318,6 +318,84 @@ describe.each(engines())('routing on %s engines', (engine) => {
     expect(read.history.map((c: { id: string }) => c.id)).toEqual([first.conversationId]);
   });
 
+  it("keeps presence in the database: a reconnecting ready agent is served, a dead node's agent is not", async () => {
+    const tenant = await tenantOn('pres');
+    const lee = await agent(tenant, 'lee', ['pres'], 1);
+    // A ghost: ready, longest idle, but its only socket was on a node that died (row expired).
+    await putAgent(t, tenant, 'ghost', { name: 'ghost', queues: ['pres'], capacity: 5 });
+    await t.nexus.db.query(
+      `UPDATE agents SET state = 'ready', idle_since = now() - interval '1 hour' WHERE ccid = $1 AND agent_id = 'ghost'`,
+      [tenant.ccid],
+    );
+    await t.nexus.db.query(
+      `INSERT INTO agent_connections (socket_id, ccid, agent_id, node_id, expires_at)
+       VALUES ($1, $2, 'ghost', 'dead-node', now() - interval '1 second')`,
+      [randomUUID(), tenant.ccid],
+    );
+    const s1 = await session(tenant);
+    expect((await lee.nth(1)).conversation.id).toBe(s1.conversationId);
+    await lee.ack('conversation.done', { conversationId: s1.conversationId });
+
+    // Lee drops off: a new chat waits; Lee comes back (still ready in the database) and gets it.
+    lee.close();
+    await lee.until(() => !lee.socket.connected || undefined, 'disconnect');
+    const s2 = await session(tenant);
+    const lee2 = await TestAgent.connect(t, tenant, 'lee');
+    open.push(lee2);
+    expect((await lee2.nth(1)).conversation.id).toBe(s2.conversationId);
+    expect(await state(tenant, s1.conversationId)).toBe('done');
+  });
+
+  it('picks up work another node left behind on its periodic sweep', async () => {
+    const tenant = await tenantOn('sweep');
+    const mo = await agent(tenant, 'mo', ['sweep'], 1, false);
+    const s = await session(tenant);
+    // Another node marked Mo ready and crashed before running assignment.
+    await t.nexus.db.query(`UPDATE agents SET state = 'ready' WHERE ccid = $1 AND agent_id = 'mo'`, [
+      tenant.ccid,
+    ]);
+    expect((await mo.nth(1)).conversation.id).toBe(s.conversationId);
+  });
+
+  it('ends the conversation when the customer leaves an endpoint without async hold', async () => {
+    const tenant = await createTenant(t);
+    await putEndpoint(t, tenant, 'web', { queue: 'sync', asyncHold: false });
+    const nia = await agent(tenant, 'nia', ['sync'], 1);
+    const s = await session(tenant);
+    const customer = await socketFor(t.url, '/consumer', { clientToken: s.clientToken });
+    await nia.nth(1);
+    customer.close();
+    await nia.until(() => nia.updated.find((c) => c.id === s.conversationId && c.state === 'done'), 'done');
+  });
+
+  it('leaves a conversation on a bot endpoint to the bot until it is routed', async () => {
+    const tenant = await createTenant(t);
+    await putEndpoint(t, tenant, 'web', { queue: 'after-bot', bot: 'helper' });
+    const ola = await agent(tenant, 'ola', ['after-bot'], 1);
+    const s = await session(tenant);
+    expect(await state(tenant, s.conversationId)).toBe('bot');
+    // The bot hands over through the interactions API (as an external router would).
+    const r = await api(t.url, 'POST', `/nexus/v3/interactions/${s.conversationId}/route`, {
+      headers: { 'x-api-key': tenant.apiKey },
+      json: { queue: 'after-bot' },
+    });
+    expect(r.status).toBe(200);
+    expect((await ola.nth(1)).conversation.id).toBe(s.conversationId);
+  });
+
+  it("puts a deleted agent's conversations back on their queue", async () => {
+    const tenant = await tenantOn('del');
+    const pat = await agent(tenant, 'pat', ['del'], 1);
+    const s = await session(tenant);
+    await pat.nth(1);
+    const quinn = await agent(tenant, 'quinn', ['del'], 1);
+    const r = await api(t.url, 'DELETE', `/nexus/v3/provisioning/agents/${tenant.ccid}/pat`, {
+      headers: { 'x-api-key': tenant.apiKey },
+    });
+    expect(r.status).toBe(200);
+    expect((await quinn.nth(1)).conversation).toMatchObject({ id: s.conversationId, agentId: 'quinn' });
+  });
+
   it('records suggestion feedback and refuses bad agent payloads with error acks', async () => {
     const tenant = await tenantOn('fb');
     const kim = await agent(tenant, 'kim', ['fb'], 1);
