@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emitAck, socketFor } from './chat/helpers.js';
-import { agentToken, putAgent } from './chat/routing-helpers.js';
+import { agentToken, putAgent, untilDisconnected } from './chat/routing-helpers.js';
 import { engines } from './helpers/engines.js';
 import { api, startNexus, type TestNexus } from './helpers/nexus.js';
 import { createApiKey, createTenant, type TestTenant } from './helpers/tenants.js';
@@ -193,16 +193,9 @@ describe.each(engines())('endpoint and agent provisioning on %s engines', (engin
     expect(await emitAck(s, 'agent.state', { state: 'notready' })).toEqual({ ok: true, state: 'notready' });
     expect((await read()).state).toBe('notready');
 
-    const closed = new Promise((r) => s.once('disconnect', r));
     s.close();
-    await closed;
-    // The disconnect is handled asynchronously on the server: poll the record, bounded.
-    let connected = true;
-    for (let i = 0; i < 50 && connected; i++) {
-      connected = (await read()).connected;
-      if (connected) await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(connected).toBe(false);
+    await untilDisconnected(t, a, 'erin');
+    expect((await read()).connected).toBe(false);
 
     // A token outlives its agent, but not the agent's rights.
     await api(t.url, 'DELETE', `/nexus/v3/provisioning/agents/${a.ccid}/erin`, { headers: key(a) });

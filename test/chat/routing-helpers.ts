@@ -125,3 +125,24 @@ export async function interaction(t: Gateway, tenant: TestTenant, id: string): P
   if (r.status !== 200) throw new Error(`interaction: HTTP ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.data;
 }
+
+/**
+ * Resolves when the gateway no longer counts the agent as connected (its disconnect handling is
+ * asynchronous and sends no event the test could await), polling the agent record, bounded.
+ */
+export async function untilDisconnected(
+  t: Gateway,
+  tenant: TestTenant,
+  agentId: string,
+  ms = 5000,
+): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const r = await api(t.url, 'GET', `/nexus/v3/provisioning/agents/${tenant.ccid}/${agentId}`, {
+      headers: { 'x-api-key': tenant.apiKey },
+    });
+    if (r.body?.data?.connected === false) return;
+    if (Date.now() > end) throw new Error(`${agentId} still connected after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

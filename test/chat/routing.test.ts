@@ -8,7 +8,7 @@ import { engines } from '../helpers/engines.js';
 import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
 import { createTenant, type TestTenant } from '../helpers/tenants.js';
 import { collect, emitAck, newSession, socketFor, type TestSession } from './helpers.js';
-import { interaction, putAgent, putEndpoint, TestAgent } from './routing-helpers.js';
+import { interaction, putAgent, putEndpoint, TestAgent, untilDisconnected } from './routing-helpers.js';
 
 describe.each(engines())('routing on %s engines', (engine) => {
   let t: TestNexus;
@@ -338,7 +338,7 @@ describe.each(engines())('routing on %s engines', (engine) => {
 
     // Lee drops off: a new chat waits; Lee comes back (still ready in the database) and gets it.
     lee.close();
-    await lee.until(() => !lee.socket.connected || undefined, 'disconnect');
+    await untilDisconnected(t, tenant, 'lee');
     const s2 = await session(tenant);
     const lee2 = await TestAgent.connect(t, tenant, 'lee');
     open.push(lee2);
