@@ -57,8 +57,8 @@ export function desktopPage(gateway: string, ccid: string, hostOrigin: string, a
 }
 
 /** The texts of the messages the widget holds, in order (a pending send has no data-seq). */
-export function widgetTranscript(page: Page): Promise<string[]> {
-  return page.locator('[data-nexus-widget] li[data-seq] .bubble').allTextContents();
+export function widgetTranscript(scope: Page | FrameLocator): Promise<string[]> {
+  return scope.locator('[data-nexus-widget] li[data-seq] .bubble').allTextContents();
 }
 
 export function consoleTranscript(frame: FrameLocator | Page): Promise<string[]> {

@@ -124,6 +124,8 @@ export class ConversationPane {
         }
       },
       oninput: () => {
+        // Writing a note is nothing the customer should see as typing.
+        if (this.note.checked) return;
         const now = Date.now();
         if (now - this.typingSent > 2000) {
           this.typingSent = now;

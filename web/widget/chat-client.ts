@@ -268,7 +268,8 @@ export class ChatClient {
     for (const [k, v] of Object.entries({ ...this.opts.userData, ...c })) {
       if (typeof v === 'string' && v) form[`data[${k}]`] = v;
     }
-    if (!form['data[nickname]']) form['data[nickname]'] = c.firstName || 'Guest';
+    // The gateway names the customer from first and last name; an anonymous one is a Guest.
+    if (!form['data[nickname]'] && !c.firstName && !c.lastName) form['data[nickname]'] = 'Guest';
     this.setStatus('connecting');
     const data = await call<{ selfUri: string; clientToken: string }>(this.abs('/nexus/v3/chat/sessions'), {
       method: 'POST',

@@ -147,6 +147,10 @@ export class WidgetUi {
     this.root.append(h('div', { class: 'nx' }, this.panel, this.launcher));
 
     chat.on('message', (m) => {
+      if (m.from.type !== 'Customer') {
+        clearTimeout(this.typingTimer);
+        this.typingEl.textContent = '';
+      }
       this.render();
       if (!this.isOpen && m.from.type !== 'Customer') {
         this.unread++;

@@ -67,7 +67,7 @@ export function demoPage(): string {
 
 /** A stand-in for a customer's web site: the widget embedded exactly as a site would embed it. */
 export function demoSitePage(widget: { apiKey: string; endpoint: string }): string {
-  const attrs = `data-api-key="${escapeHtml(widget.apiKey)}" data-endpoint="${escapeHtml(widget.endpoint)}" data-title="Northwind support" data-subtitle="Typically replies in a minute"`;
+  const attrs = `data-api-key="${escapeHtml(widget.apiKey)}" data-endpoint="${escapeHtml(widget.endpoint)}" data-title="Northwind support" data-subtitle="Typically replies in a minute" data-first-name="Jamie" data-last-name="Chen"`;
   return shell({
     title: 'Northwind Outfitters',
     view: 'site',
