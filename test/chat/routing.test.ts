@@ -97,6 +97,11 @@ describe.each(engines())('routing on %s engines', (engine) => {
         (m: { type: string; text?: string }) => m.type === 'Notice' && m.text === 'queued',
       ),
     ).toBe(true);
+
+    // The router's work is visible on the metrics port.
+    const metrics = await (await fetch(`http://127.0.0.1:${t.nexus.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/nexus_routing_transitions_total\{to="assigned"\} [1-9]/);
+    expect(metrics).toContain('nexus_routing_queue_wait_seconds_bucket');
   });
 
   it('keeps a conversation queued until an agent of its queue is ready', async () => {

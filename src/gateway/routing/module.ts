@@ -38,6 +38,7 @@ export function createRouting(
     endpoints,
     contacts,
     log,
+    registry: deps.registry,
     sweepMs: opts.sweepMs,
     presenceTtlMs: opts.presenceTtlMs,
   });

@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../../shared/db/pool.js';
 import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import { counter, histogram, type Registry } from '../../shared/metrics.js';
 import type { AgentStore } from '../agents/store.js';
 import type { ContactStore } from '../contacts/store.js';
 import type { EndpointStore } from '../endpoints/store.js';
@@ -30,6 +31,7 @@ export interface RoutingOptions {
   endpoints: EndpointStore;
   contacts: ContactStore;
   log: Logger;
+  registry?: Registry;
   /** How often the sweep re-runs assignment and refreshes this node's agent sockets. */
   sweepMs?: number;
   /** How long an agent socket counts as connected without a heartbeat (a crashed node's). */
@@ -64,8 +66,27 @@ export class Routing {
   /** Per tenant: a run in progress, and whether another was asked for meanwhile. */
   private readonly runs = new Map<string, { again: boolean; done: Promise<void> }>();
   private closed = false;
+  private readonly metrics;
 
   constructor(private readonly opts: RoutingOptions) {
+    const reg = opts.registry;
+    this.metrics = reg
+      ? {
+          transitions: counter(
+            reg,
+            'nexus_routing_transitions_total',
+            'Conversation state changes made by the router.',
+            ['to'],
+          ),
+          queueWait: histogram(
+            reg,
+            'nexus_routing_queue_wait_seconds',
+            'Time a conversation waited in its queue before an agent was assigned.',
+            [],
+            [0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 3600],
+          ),
+        }
+      : undefined;
     this.db = opts.db;
     this.log = opts.log;
     this.sweepMs = opts.sweepMs ?? 2000;
@@ -155,6 +176,8 @@ export class Routing {
       if (r === 'none') return;
       if (typeof r === 'string') skip.push(r);
       else {
+        this.metrics?.transitions.inc({ to: 'assigned' });
+        if (r.waitedMs !== undefined) this.metrics?.queueWait.observe(r.waitedMs / 1000);
         await this.port.stateChanged(r.before, r.after);
         await this.announceAssigned(r.after);
       }
@@ -162,7 +185,11 @@ export class Routing {
   }
 
   /** The oldest queued conversation that some agent could take, given to the longest-idle one. */
-  private async assignOne(q: Queryable, ccid: string, skip: string[]): Promise<Change | 'none' | string> {
+  private async assignOne(
+    q: Queryable,
+    ccid: string,
+    skip: string[],
+  ): Promise<(Change & { waitedMs?: number }) | 'none' | string> {
     const c = await q.query<ConversationRow>(
       `SELECT c.* FROM conversations c
        WHERE c.ccid = $1 AND c.state = 'queued' AND NOT (c.id = ANY($2::uuid[]))
@@ -189,7 +216,12 @@ export class Routing {
       if (!agent) return row.id;
       if (await this.hasRoom(q, ccid, agent.agent_id, agent.capacity)) {
         const after = await this.giveTo(q, row.id, ccid, agent.agent_id);
-        return { before, after };
+        const queuedAt = (row as ConversationRow & { queued_at?: Date | null }).queued_at;
+        return {
+          before,
+          after,
+          ...(queuedAt ? { waitedMs: Date.now() - new Date(queuedAt).getTime() } : {}),
+        };
       }
       tried.push(agent.agent_id);
     }
@@ -280,6 +312,7 @@ export class Routing {
     );
     if (!r.rows[0]) return;
     const after = toConversation(r.rows[0]);
+    this.metrics?.transitions.inc({ to: state });
     if (after.state !== conversation.state || after.queue !== conversation.queue) {
       await this.port.stateChanged(conversation, after);
     }
@@ -297,19 +330,23 @@ export class Routing {
   }
 
   /**
-   * The customer left (session ended, or disconnected past the grace period): an assigned
-   * conversation goes on async hold with its agent; on an endpoint with `asyncHold: false` it is
-   * Done instead. A queued conversation stays queued: the agent who takes it answers
-   * asynchronously.
+   * The customer left (session ended, or disconnected past the grace period). On an endpoint with
+   * `asyncHold: false` the conversation is Done. Otherwise an assigned conversation goes on async
+   * hold with its agent (who may still return to it and write), and a queued or bot conversation
+   * stays where it is: whoever takes it answers asynchronously.
    */
   async customerLeft(ccid: string, id: string): Promise<void> {
     const cur = await this.port.get(id, ccid);
-    if (!cur || cur.state !== 'assigned') return;
+    if (!cur || cur.state === 'done' || cur.state === 'asynchold') return;
     const endpoint = cur.endpoint ? await this.opts.endpoints.get(ccid, cur.endpoint) : undefined;
     if (endpoint && !endpoint.asyncHold) {
-      await this.finish(ccid, id, { reason: 'customer left' });
+      await this.finish(ccid, id, { reason: 'customer left' }).catch((err) => {
+        // Finished meanwhile by someone else: nothing left to do.
+        if (!(err instanceof AppError && err.errorName === 'INTERACTION_DONE')) throw err;
+      });
       return;
     }
+    if (cur.state !== 'assigned') return;
     const change = await this.db.tx(async (q) => {
       const row = await this.lockConversation(q, ccid, id);
       if (row.state !== 'assigned') return undefined;
@@ -320,6 +357,7 @@ export class Routing {
       return { before: toConversation(row), after: toConversation(r.rows[0]) };
     });
     if (!change) return;
+    this.metrics?.transitions.inc({ to: 'asynchold' });
     await this.port.stateChanged(change.before, change.after);
     // The held conversation no longer counts against the agent: others may flow in.
     void this.kick(ccid);
@@ -360,6 +398,7 @@ export class Routing {
       }),
     );
     if (!change) return;
+    this.metrics?.transitions.inc({ to: change.after.state });
     await this.port.stateChanged(change.before, change.after);
     if (change.same) {
       // Re-sent as an assignment so that sockets the agent opened since the hold are subscribed too.
@@ -406,6 +445,7 @@ export class Routing {
     );
     const { before, after } = change;
     if (before === after) return after;
+    this.metrics?.transitions.inc({ to: after.state });
     await this.port.stateChanged(before, after);
     if (before.agentId && before.agentId !== after.agentId && before.state !== 'queued') {
       await this.port.notifier.removeAgent(ccid, before.agentId, id);
@@ -436,6 +476,7 @@ export class Routing {
       return { before: toConversation(row), after: toConversation(r.rows[0]) };
     });
     const { before, after } = change;
+    this.metrics?.transitions.inc({ to: 'done' });
     await this.port.stateChanged(before, after);
     if (before.agentId) await this.port.notifier.removeAgent(ccid, before.agentId, id);
     await this.port.endSessions(id, opts.reason ?? 'done');
