@@ -172,6 +172,8 @@ export interface BotTurn {
   endConversation?: boolean;
   /** Agent-assist suggestions (agent-assist mode). */
   suggestions?: Array<{ text: string; confidence?: number }>;
+  /** What the customer said when the turn was audio: the bot's own recognition, or speech-to-text's. */
+  transcript?: string;
 }
 
 export interface BotConnector {
