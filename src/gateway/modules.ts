@@ -4,6 +4,7 @@ import { channelRoutes } from './channels/routes.js';
 import { chatRoutes } from './chat/routes.js';
 import type { RouteModule } from './deps.js';
 import { outboundRoutes } from '../plugins/outbound/routes.js';
+import { outboxRoutes } from '../plugins/outbox/routes.js';
 import { openApiRoutes } from './openapi/routes.js';
 import { routingRoutes } from './routing/module.js';
 import { serviceRoutes } from './services/routes.js';
@@ -22,4 +23,5 @@ export const ROUTE_MODULES: RouteModule[] = [
   smsRoutes,
   openApiRoutes,
   outboundRoutes,
+  outboxRoutes,
 ];
