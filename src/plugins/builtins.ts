@@ -7,6 +7,10 @@ import { asyncEmail } from './email/async.js';
 import { porticoEmail } from './email/portico.js';
 import { sparkPostEmail } from './email/sparkpost.js';
 import type { PluginDefinition } from './sdk.js';
+import { asyncSms } from './sms/async.js';
+import { kaleyraSms } from './sms/kaleyra.js';
+import { porticoSms } from './sms/portico.js';
+import { twilioSms } from './sms/twilio.js';
 
 export interface BuiltinPlugin {
   plugin: PluginDefinition;
@@ -19,4 +23,8 @@ export const BUILTIN_PLUGINS: BuiltinPlugin[] = [
   { plugin: sparkPostEmail, services: ['SparkPostEmail'] },
   { plugin: asyncEmail, services: ['Async'] },
   { plugin: porticoEmail, services: ['PorticoEmail'], uses: ['PurecloudIDP'] },
+  { plugin: asyncSms, services: ['Async'] },
+  { plugin: kaleyraSms, services: ['mGageSMS'] },
+  { plugin: porticoSms, services: ['PorticoSMS'], uses: ['PurecloudIDP'] },
+  { plugin: twilioSms, services: ['TwilioSMS'] },
 ];

@@ -60,6 +60,8 @@ export interface OutboundSms {
   text: string;
   media?: Attachment[];
   conversationId?: string;
+  /** The gateway's public URL for this provider's delivery callbacks, when the provider takes one per message. */
+  callbackUrl?: string;
 }
 
 export interface OutboundEmail {

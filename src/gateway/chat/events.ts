@@ -160,6 +160,13 @@ export interface AgentServerToClient {
   message: (m: ChatMessage) => void;
   typing: (p: { conversationId: string; from: Participant; typing: boolean }) => void;
   'conversation.updated': (p: { conversation: ConversationSummary }) => void;
+  /** A message that left through a provider (SMS) changed delivery state. */
+  'message.updated': (p: {
+    conversationId: string;
+    messageId: string;
+    seq: number;
+    delivery: NonNullable<ChatMessage['delivery']>;
+  }) => void;
   suggestion: (s: Suggestion) => void;
   reconnect: (p: { reason: string }) => void;
 }
