@@ -1,7 +1,6 @@
 /** The table of the gateway's route modules, in one place. */
 import { apiKeyRoutes } from './apikeys/routes.js';
 import { channelRoutes } from './channels/routes.js';
-import { botRoutes } from './interactions/bot-routes.js';
 import { chatRoutes } from './chat/routes.js';
 import type { RouteModule } from './deps.js';
 import { outboundRoutes } from '../plugins/outbound/routes.js';
@@ -20,7 +19,6 @@ export const ROUTE_MODULES: RouteModule[] = [
   channelRoutes,
   chatRoutes,
   routingRoutes,
-  botRoutes,
   uxRoutes,
   smsRoutes,
   openApiRoutes,
