@@ -401,6 +401,19 @@ describe.each(engines())('routing on %s engines', (engine) => {
     expect((await quinn.nth(1)).conversation).toMatchObject({ id: s.conversationId, agentId: 'quinn' });
   });
 
+  it('makes one contact when the same new customer arrives several times at once', async () => {
+    const tenant = await tenantOn('crm2');
+    const email = `${randomUUID()}@example.com`;
+    const burst = await Promise.all(Array.from({ length: 5 }, () => session(tenant, { email })));
+    const contacts = new Set<string>();
+    for (const s of burst) contacts.add((await interaction(t, tenant, s.conversationId)).contactId);
+    expect(contacts.size).toBe(1);
+    const rows = await t.nexus.db.query('SELECT count(*)::int AS n FROM contacts WHERE ccid = $1', [
+      tenant.ccid,
+    ]);
+    expect(rows.rows[0].n).toBe(1);
+  });
+
   it('records suggestion feedback and refuses bad agent payloads with error acks', async () => {
     const tenant = await tenantOn('fb');
     const kim = await agent(tenant, 'kim', ['fb'], 1);
