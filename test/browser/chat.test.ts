@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engines } from '../helpers/engines.js';
-import { startNexus, type TestNexus } from '../helpers/nexus.js';
+import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
 import { buildBundles } from './build.js';
 import { type Browser, launchChromium } from './chromium.js';
 import {
@@ -168,6 +168,89 @@ describe.each(engines())('browser surfaces in Chromium (%s)', (engine) => {
       expect(decoded, url).not.toContain(tenant.agentToken);
     }
     expect(cspViolations).toEqual([]);
+  }, 120_000);
+
+  it('shows agent-assist suggestions (use, edit, dismiss), opens one conversation at /ux/conv, and ends it with Done', async () => {
+    const shop = await browser.context.newPage();
+    await shop.goto(`${host.origin}/shop`);
+    await shop.evaluate(() => localStorage.clear());
+    await shop.reload();
+    await shop.getByRole('button', { name: 'Chat with us' }).click();
+    const box = shop.getByRole('textbox', { name: 'Your message' });
+    await box.fill('Can I change my delivery address?');
+    await box.press('Enter');
+    await expect
+      .poll(() => widgetTranscript(shop), { timeout: 15_000 })
+      .toEqual(['Can I change my delivery address?']);
+    const conversationId = await shop.evaluate(() => {
+      for (const k of Object.keys(localStorage)) {
+        if (k.startsWith('nexus.chat:'))
+          return JSON.parse(localStorage.getItem(k) ?? '{}').messages[0].conversationId as string;
+      }
+      return '';
+    });
+    expect(conversationId).toBeTruthy();
+
+    // The agent on the desktop gets it (the earlier conversation is still open there).
+    const desktop = browser.context.pages().find((p) => p.url().endsWith('/desktop'))!;
+    const agent = desktop.frameLocator('#nexus');
+    await agent.getByRole('button', { name: /Sam Rivera.*Can I change/ }).click({ timeout: 20_000 });
+
+    // Agent assist posts suggestions; they reach the console only.
+    const posted = await api(t.url, 'POST', `/nexus/v3/interactions/${conversationId}/suggestions`, {
+      headers: { 'x-api-key': tenant.apiKey },
+      json: {
+        suggestions: [
+          { text: 'Yes, until the parcel ships you can change it in your account.' },
+          { text: 'Let me update it for you: what is the new address?' },
+          { text: 'Our stores are open 9 to 6.' },
+        ],
+      },
+    });
+    expect(posted.status, JSON.stringify(posted.body)).toBe(200);
+    const suggestions = agent.getByRole('region', { name: 'Suggested replies' });
+    await expect.poll(() => suggestions.locator('.suggestion').count(), { timeout: 15_000 }).toBe(3);
+    await suggestions.getByRole('button', { name: /Dismiss suggestion: Our stores/ }).click();
+    await suggestions
+      .locator('.suggestion', { hasText: 'until the parcel ships' })
+      .getByRole('button', { name: 'Use' })
+      .click();
+    await suggestions
+      .locator('.suggestion', { hasText: 'what is the new address' })
+      .getByRole('button', { name: 'Edit' })
+      .click();
+    await expect.poll(() => suggestions.locator('.suggestion').count()).toBe(0);
+    const reply = agent.getByRole('textbox', { name: 'Reply to the customer' });
+    await expect(reply.inputValue()).resolves.toBe('Let me update it for you: what is the new address?');
+    await reply.fill('Let me update it for you: what is the new street address?');
+    await reply.press('Enter');
+    await expect
+      .poll(() => widgetTranscript(shop), { timeout: 15_000 })
+      .toEqual([
+        'Can I change my delivery address?',
+        'Yes, until the parcel ships you can change it in your account.',
+        'Let me update it for you: what is the new street address?',
+      ]);
+    expect(await widgetTranscript(shop)).not.toContain('Our stores are open 9 to 6.');
+
+    // The same conversation alone, as the desktop's interaction tab shows it.
+    const conv = await browser.context.newPage();
+    await conv.goto(
+      `${t.url}/ux/conv?iid=${conversationId}&customername=Acme&ccid=${encodeURIComponent(tenant.ccid)}`,
+    );
+    await conv.getByLabel('Agent token').fill(tenant.agentToken);
+    await conv.getByRole('button', { name: 'Sign in' }).click();
+    await expect
+      .poll(() => consoleTranscript(conv), { timeout: 15_000 })
+      .toEqual(await widgetTranscript(shop));
+    await expect(conv.locator('#conv-title').textContent()).resolves.toBe('Sam Rivera');
+    await conv.getByRole('button', { name: 'Done' }).click();
+    await expect.poll(() => conv.locator('.state').textContent(), { timeout: 15_000 }).toBe('Done');
+    await expect
+      .poll(() => conv.getByRole('textbox', { name: 'Reply to the customer' }).isDisabled())
+      .toBe(true);
+    await conv.close();
+    await shop.close();
   }, 120_000);
 
   it('signs the console in from the form, and refuses a bad token or one of another tenant', async () => {
