@@ -5,6 +5,7 @@ import { chatRoutes } from './chat/routes.js';
 import type { RouteModule } from './deps.js';
 import { outboundRoutes } from '../plugins/outbound/routes.js';
 import { outboxRoutes } from '../plugins/outbox/routes.js';
+import { interactionWebhookRoutes } from '../plugins/webhooks/interactions.js';
 import { openApiRoutes } from './openapi/routes.js';
 import { routingRoutes } from './routing/module.js';
 import { serviceRoutes } from './services/routes.js';
@@ -24,4 +25,5 @@ export const ROUTE_MODULES: RouteModule[] = [
   openApiRoutes,
   outboundRoutes,
   outboxRoutes,
+  interactionWebhookRoutes,
 ];

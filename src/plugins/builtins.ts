@@ -11,6 +11,7 @@ import { asyncSms } from './sms/async.js';
 import { kaleyraSms } from './sms/kaleyra.js';
 import { porticoSms } from './sms/portico.js';
 import { twilioSms } from './sms/twilio.js';
+import { interactionWebhook } from './webhooks/interactions.js';
 
 export interface BuiltinPlugin {
   plugin: PluginDefinition;
@@ -27,4 +28,5 @@ export const BUILTIN_PLUGINS: BuiltinPlugin[] = [
   { plugin: kaleyraSms, services: ['mGageSMS'] },
   { plugin: porticoSms, services: ['PorticoSMS'], uses: ['PurecloudIDP'] },
   { plugin: twilioSms, services: ['TwilioSMS'] },
+  { plugin: interactionWebhook, services: ['InteractionWebhook-'] },
 ];

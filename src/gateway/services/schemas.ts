@@ -164,6 +164,11 @@ const FAMILIES: ReadonlyArray<{ prefix: string; schema: ServiceSchema }> = [
     schema: service({ url: httpUrl, secret: z.object({ signingKey: text.optional() }).catchall(z.string()) }),
   },
   { prefix: 'Bot-', schema: bot },
+  // Interaction webhooks: STARTED/FINISHED notifications, signed with the signing key.
+  {
+    prefix: 'InteractionWebhook-',
+    schema: service({ url: httpUrl, secret: z.object({ signingKey: text }).strict() }),
+  },
   // A third-party plugin instance: its own config schema is checked by the plugin runtime.
   { prefix: 'Plugin-', schema: service({ url: httpUrl.optional() }) },
 ];

@@ -1,0 +1,162 @@
+/**
+ * Interaction webhooks: `STARTED` when a conversation is submitted to a queue, `FINISHED` when it
+ * is done, sent to every `InteractionWebhook-<name>` service of the tenant (`{ url, secret: {
+ * signingKey } }`) in the `EventsPayload` shape:
+ *
+ *   { operationId, data: { entities: [ { event, entity: { id, mediaType, interactionSubtype, selfUri } } ] } }
+ *
+ * signed with `X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body>`, with `X-B3-TraceId`. The
+ * notifications are planned inside the transaction that publishes the conversation event and go
+ * through the outbox, in order per conversation and target, retried until the receiver answers 200.
+ */
+import { createHmac } from 'node:crypto';
+import { z } from 'zod';
+import type { ConversationSummary } from '../../gateway/chat/events.js';
+import type { GatewayDeps } from '../../gateway/deps.js';
+import type { Queryable } from '../../shared/db/pool.js';
+import type { Router } from '../../shared/http/router.js';
+import type { OutboxItem } from '../outbox/outbox.js';
+import { definePlugin, secret } from '../sdk.js';
+import { type BusEvent, PluginError } from '../types.js';
+
+export const SERVICE_PREFIX = 'InteractionWebhook-';
+export const INTERACTION_WEBHOOK_KIND = 'interaction-webhook';
+/** With the backoff capped at 5 minutes, about two hours of trying before the dead letter. */
+export const MAX_ATTEMPTS = 30;
+
+export interface InteractionEntity {
+  id: string;
+  mediaType: 'chat' | 'email';
+  interactionSubtype: string;
+  selfUri: string;
+}
+
+export function eventsPayload(e: BusEvent): Record<string, unknown> {
+  return {
+    operationId: e.id,
+    data: {
+      entities: [
+        {
+          event: e.type === 'interaction.started' ? 'STARTED' : 'FINISHED',
+          entity: e.data.entity as InteractionEntity,
+        },
+      ],
+    },
+  };
+}
+
+/** A B3 trace id (32 hex) derived from the event: every retry of one notification carries the same. */
+export function traceIdOf(e: BusEvent): string {
+  const hex = e.id.replace(/-/g, '').toLowerCase();
+  return /^[0-9a-f]{32}$/.test(hex)
+    ? hex
+    : createHmac('sha256', 'b3').update(e.id).digest('hex').slice(0, 32);
+}
+
+export const interactionWebhook = definePlugin({
+  name: 'interaction-webhook',
+  kind: 'webhook',
+  version: '1.0.0',
+  config: z.object({
+    url: z.string().url(),
+    data: z.record(z.unknown()).default({}),
+    secret: z.object({ signingKey: secret(z.string().min(1)) }),
+  }),
+  create(ctx) {
+    return {
+      async deliver(event: BusEvent): Promise<void> {
+        const body = JSON.stringify(eventsPayload(event));
+        const res = await ctx.http.request(ctx.config.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-hub-signature': `sha1=${createHmac('sha1', ctx.config.secret.signingKey).update(body).digest('hex')}`,
+            'x-b3-traceid': traceIdOf(event),
+          },
+          body,
+        });
+        // The receiver must answer 200; anything else asks for a redelivery.
+        if (res.status !== 200)
+          throw new PluginError(`the interaction webhook answered ${res.status}`, {
+            retryable: true,
+            status: res.status,
+          });
+      },
+    };
+  },
+});
+
+/** Which notification a conversation event is, if any. */
+export function notificationOf(e: BusEvent): 'STARTED' | 'FINISHED' | undefined {
+  const c = e.data.conversation as ConversationSummary | undefined;
+  if (!c) return undefined;
+  const queued = (s: string | undefined) => s === 'queued' || s === 'assigned' || s === 'asynchold';
+  if (e.type === 'conversation.created') {
+    return queued(c.state) ? 'STARTED' : undefined;
+  }
+  if (e.type === 'conversation.state-changed') {
+    const previous = (e.data.previous as { state?: string } | undefined)?.state;
+    if (c.state === 'done' && previous !== 'done') return 'FINISHED';
+    // A bot conversation is submitted to a queue when the bot hands it over.
+    if (previous === 'bot' && queued(c.state)) return 'STARTED';
+  }
+  return undefined;
+}
+
+export function entityOf(c: ConversationSummary, base: string): InteractionEntity {
+  return {
+    id: c.id,
+    mediaType: c.channel === 'email' ? 'email' : 'chat',
+    interactionSubtype: c.channel === 'sms' ? 'SMS' : 'InboundNew',
+    selfUri: `${base}/nexus/v3/interactions/${c.id}`,
+  };
+}
+
+/** Plans the notifications of one event for the tenant's webhooks (inside the producing transaction). */
+export async function planNotifications(e: BusEvent, q: Queryable, base: string): Promise<OutboxItem[]> {
+  const which = notificationOf(e);
+  if (!which) return [];
+  const r = await q.query<{ name: string }>(
+    "SELECT name FROM services WHERE ccid = $1 AND starts_with(name, 'InteractionWebhook-') ORDER BY name",
+    [e.ccid],
+  );
+  if (r.rows.length === 0) return [];
+  const c = e.data.conversation as ConversationSummary;
+  const notification: BusEvent = {
+    id: e.id,
+    type: which === 'STARTED' ? 'interaction.started' : 'interaction.finished',
+    ccid: e.ccid,
+    conversationId: c.id,
+    channelType: c.channel,
+    timestamp: e.timestamp,
+    data: { entity: entityOf(c, base) },
+  };
+  return r.rows.map(({ name }) => ({
+    ccid: e.ccid,
+    orderingKey: `iwh:${name}:${c.id}`,
+    kind: INTERACTION_WEBHOOK_KIND,
+    target: name,
+    payload: notification as unknown as Record<string, unknown>,
+    // One STARTED and one FINISHED per conversation and webhook, whatever republishes the event.
+    dedupeKey: `iwh:${e.ccid}:${name}:${c.id}:${which}`,
+    maxAttempts: MAX_ATTEMPTS,
+  }));
+}
+
+/** The module: plans notifications on conversation events and delivers them through the plugin. */
+export function interactionWebhookRoutes(_router: Router, deps: GatewayDeps): void {
+  const f = deps.config.fqdn.trim().replace(/\/+$/, '');
+  const base = !f ? '' : /^https?:\/\//i.test(f) ? f : `https://${f}`;
+  deps.plugins.onStart((rt) => {
+    rt.bus.plan(
+      'interaction-webhooks',
+      { types: ['conversation.created', 'conversation.state-changed'] },
+      (e, q) => planNotifications(e, q, base),
+    );
+    rt.outbox.handle(INTERACTION_WEBHOOK_KIND, async (row) => {
+      const target = await rt.host.instance(row.ccid, row.target, 'webhook');
+      await target.deliver(row.payload as unknown as BusEvent);
+      return { delivered: true };
+    });
+  });
+}
