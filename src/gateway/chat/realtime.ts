@@ -8,7 +8,7 @@
  * an out-of-order seq, whichever node committed the message. Volatile events (typing) go straight
  * to the rooms through the adapter.
  */
-import { createAdapter } from '@socket.io/redis-adapter';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { NexusConfig } from '../../shared/config.js';
 import { AppError, toAppError } from '../../shared/errors.js';
@@ -175,10 +175,13 @@ export class Realtime implements AgentNotifier {
   start(): void {
     const clients = (this.deps.state as { redisClients?: { pub: unknown; sub: unknown } }).redisClients;
     if (this.deps.state.kind === 'redis' && clients) {
+      const key = `${this.deps.config.redis.keyPrefix}socket.io`;
       this.deps.io.adapter(
-        createAdapter(clients.pub as never, clients.sub as never, {
-          key: `${this.deps.config.redis.keyPrefix}socket.io`,
-        }),
+        // A cluster broadcasts classic PUBLISH to every master; sharded pub/sub (Redis 7) keeps
+        // each channel on the master that owns its slot.
+        this.deps.config.redis.useCluster
+          ? createShardedAdapter(clients.pub as never, clients.sub as never, { channelPrefix: key })
+          : createAdapter(clients.pub as never, clients.sub as never, { key }),
       );
       this.clustered = true;
     } else if (this.deps.state.kind === 'redis') {

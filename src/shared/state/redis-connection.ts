@@ -123,6 +123,9 @@ export function createClient(opts: RedisConnectionOptions, name: string): RedisC
         // lookup returns: connect to the names as they are.
         dnsLookup: (address, callback) => callback(null, address),
         slotsRefreshTimeout: 5000,
+        // SSUBSCRIBE must reach the master that owns the channel's slot (the sharded socket.io
+        // adapter); without this ioredis sends it to one random node, which answers MOVED.
+        shardedSubscribers: true,
       },
     );
   }
