@@ -1,6 +1,7 @@
 /** The table of the gateway's route modules, in one place. */
 import { apiKeyRoutes } from './apikeys/routes.js';
 import { channelRoutes } from './channels/routes.js';
+import { botRoutes } from './interactions/bot-routes.js';
 import { chatRoutes } from './chat/routes.js';
 import type { RouteModule } from './deps.js';
 import { outboundRoutes } from '../plugins/outbound/routes.js';
@@ -20,6 +21,7 @@ export const ROUTE_MODULES: RouteModule[] = [
   channelRoutes,
   chatRoutes,
   routingRoutes,
+  botRoutes,
   uxRoutes,
   smsRoutes,
   openApiRoutes,

@@ -3,7 +3,7 @@
  * service name bound as associated data (a ciphertext moved to another row does not decrypt).
  * Format: `v1.<nonce b64url>.<ciphertext b64url>.<tag b64url>`.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 
 export class SecretBox {
   private readonly key: Buffer;
@@ -29,6 +29,14 @@ export class SecretBox {
       ct.toString('base64url'),
       c.getAuthTag().toString('base64url'),
     ].join('.');
+  }
+
+  /**
+   * A stable secret for `label`, derived from the key (HMAC-SHA256, base64url): the same on every
+   * node, never the key itself. Used where a tenant registered a target without its own signing key.
+   */
+  derive(label: string): string {
+    return createHmac('sha256', this.key).update(`derive:${label}`).digest('base64url');
   }
 
   open<T = unknown>(sealed: string, aad: string): T {

@@ -22,7 +22,12 @@ export const ERRORS = {
     message: 'Send the body as application/json or application/x-www-form-urlencoded.',
   },
   PAYLOAD_TOO_LARGE: { code: 1003, http: 413, retryable: false, message: 'The request body is too large.' },
-  VALIDATION_FAILED: { code: 1004, http: 400, retryable: false, message: 'A field of the request is not valid.' },
+  VALIDATION_FAILED: {
+    code: 1004,
+    http: 400,
+    retryable: false,
+    message: 'A field of the request is not valid.',
+  },
   NOT_FOUND: { code: 1005, http: 404, retryable: false, message: 'There is nothing at this path.' },
   METHOD_NOT_ALLOWED: {
     code: 1006,
@@ -85,7 +90,12 @@ export const ERRORS = {
     retryable: false,
     message: 'The service is not provisioned for this tenant.',
   },
-  TENANT_EXISTS: { code: 3003, http: 409, retryable: false, message: 'A tenant with this id already exists.' },
+  TENANT_EXISTS: {
+    code: 3003,
+    http: 409,
+    retryable: false,
+    message: 'A tenant with this id already exists.',
+  },
   SERVICE_EXISTS: {
     code: 3004,
     http: 409,
@@ -103,7 +113,8 @@ export const ERRORS = {
     code: 3101,
     http: 409,
     retryable: false,
-    message: 'This channelId (sender id or email domain) is already provisioned; a channelId routes to one place only.',
+    message:
+      'This channelId (sender id or email domain) is already provisioned; a channelId routes to one place only.',
   },
   SERVICE_SECRET_UNREADABLE: {
     code: 3102,
@@ -131,7 +142,12 @@ export const ERRORS = {
     retryable: false,
     message: 'The chat session has ended; start a new session.',
   },
-  CONVERSATION_NOT_FOUND: { code: 4004, http: 404, retryable: false, message: 'The conversation does not exist.' },
+  CONVERSATION_NOT_FOUND: {
+    code: 4004,
+    http: 404,
+    retryable: false,
+    message: 'The conversation does not exist.',
+  },
   CONVERSATION_CLOSED: {
     code: 4005,
     http: 409,
@@ -175,8 +191,18 @@ export const ERRORS = {
     retryable: false,
     message: 'The chat endpoint is not provisioned for this tenant.',
   },
-  AGENT_NOT_FOUND: { code: 4101, http: 404, retryable: false, message: 'The agent is not provisioned for this tenant.' },
-  INTERACTION_NOT_FOUND: { code: 4102, http: 404, retryable: false, message: 'The interaction does not exist.' },
+  AGENT_NOT_FOUND: {
+    code: 4101,
+    http: 404,
+    retryable: false,
+    message: 'The agent is not provisioned for this tenant.',
+  },
+  INTERACTION_NOT_FOUND: {
+    code: 4102,
+    http: 404,
+    retryable: false,
+    message: 'The interaction does not exist.',
+  },
   INTERACTION_STATE: {
     code: 4103,
     http: 409,
@@ -295,6 +321,44 @@ export const ERRORS = {
     message: 'The outbox entry was delivered; only dead or pending entries can be re-driven.',
   },
   // 9xxx: the gateway
+  // 60xx: the AI connector (bot replies, agent-assist suggestions, bot settings for athena)
+  PAYLOAD_SIGNATURE_CHECK_FAILED: {
+    code: 6000,
+    http: 200,
+    retryable: false,
+    message: 'The X-Hub-Signature of the request does not verify; nothing was processed.',
+  },
+  BOT_NOT_IN_CONTROL: {
+    code: 6001,
+    http: 409,
+    retryable: false,
+    message: 'The conversation is not owned by a bot (an agent or a queue has it); bot messages are refused.',
+  },
+  NO_AGENT_OWNER: {
+    code: 6002,
+    http: 409,
+    retryable: false,
+    message: 'No agent owns the conversation; suggestions are for the agent who does.',
+  },
+  BOT_NOT_FOUND: {
+    code: 6003,
+    http: 404,
+    retryable: false,
+    message: 'No Bot-<name> service with this name is provisioned for the tenant.',
+  },
+  AI_CONNECTOR_NOT_REGISTERED: {
+    code: 6004,
+    http: 404,
+    retryable: false,
+    message:
+      'The tenant has no WebhookTransportTarget-ai-connector service (and no default target is set up).',
+  },
+  CLUSTER_KEY_REQUIRED: {
+    code: 6005,
+    http: 403,
+    retryable: false,
+    message: 'Only a cluster API key (tenant *) may read this; name the tenant with x-ccid.',
+  },
   INTERNAL: { code: 9000, http: 500, retryable: true, message: 'The gateway failed to handle the request.' },
   UNAVAILABLE: {
     code: 9001,
