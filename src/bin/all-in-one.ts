@@ -3,7 +3,7 @@
  * `npm start`: the gateway and the AI connector in one process on the embedded defaults (PGlite and
  * in-process state unless configured otherwise). Prints where everything is and the admin token.
  */
-import { createAthena } from '../bots/athena.js';
+import { startAthenaWithNexus } from '../bots/in-process.js';
 import { createNexus } from '../gateway/nexus.js';
 import { configFromArgs, makeLogger, run } from './run.js';
 
@@ -13,9 +13,10 @@ const log = makeLogger(config.nexus.logLevel, 'nexus');
 await run(log, async () => {
   const nexus = createNexus(config.nexus, log);
   await nexus.start();
-  const athena = createAthena(config.athena, log.child({ service: 'athena' }), { db: nexus.db });
+  let athena: Awaited<ReturnType<typeof startAthenaWithNexus>>;
   try {
-    await athena.start();
+    // athena becomes the gateway's default AI connector target (a tenant's own service overrides it).
+    athena = await startAthenaWithNexus(nexus, config.athena, log.child({ service: 'athena' }));
   } catch (err) {
     await nexus.close();
     throw err;

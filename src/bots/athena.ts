@@ -1,21 +1,40 @@
 /**
- * The athena service (AI connector). For now: its own HTTP server with the guide's health shape.
- * The agent-assist webhook and the bot connectors come with the AI connector issue.
+ * The athena service (AI connector): the agent-assist webhook the gateway delivers conversation
+ * messages to (`{prefix}/agent-assist-chat/messages` for every prefix of `athena.server.apiPrefix`),
+ * the bot connectors that answer them, and the guide's health shape.
+ *
+ * The webhook: verify → parse → dispatch. A request whose `X-Hub-Signature` does not verify with
+ * the tenant's key (read from the gateway, cached) is answered 200 with status
+ * `PAYLOAD_SIGNATURE_CHECK_FAILED`, as the deployment guide describes, and nothing else happens.
+ * A verified message is handled before the answer, so the gateway's outbox retries what athena
+ * could not finish (503) and delivers the next message of the conversation only after it.
  */
+import { timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { createHttpClient } from '../plugins/http-client.js';
+import type { HttpClient } from '../plugins/types.js';
+import { hubSignature } from '../plugins/webhooks/transport-target.js';
 import type { AthenaConfig } from '../shared/config.js';
+import { ERRORS } from '../shared/errors.js';
 import { Router } from '../shared/http/router.js';
 import { HttpServer } from '../shared/http/server.js';
+import type { HttpContext, RawReply } from '../shared/http/types.js';
 import { processHealth } from '../shared/health.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
-import { createRegistry } from '../shared/metrics.js';
+import { counter, createRegistry } from '../shared/metrics.js';
 import { createSharedState } from '../shared/state/index.js';
 import type { SharedState } from '../shared/state/types.js';
 import { Database } from '../shared/db/pool.js';
+import { NexusClient, NexusError } from './nexus-client.js';
+import { TenantSettings } from './settings.js';
+import { type AssistEvent, ConversationTurns } from './turns.js';
 
 export interface Athena {
   readonly port: number;
   readonly url: string;
+  /** The webhook's prefixes (`athena.server.apiPrefix`). */
+  readonly prefixes: string[];
   start(): Promise<void>;
   close(): Promise<void>;
 }
@@ -23,6 +42,57 @@ export interface Athena {
 export interface AthenaOptions {
   /** A database to share (the all-in-one process passes the gateway's); otherwise athena.db.* is used when a host is set. */
   db?: Database;
+  /** Overrides of `athena.nexus.url` / `apiKey` (the all-in-one process mints its own cluster key). */
+  nexus?: { url?: string; apiKey?: string };
+  /** Where athena can hear the gateway's `services:changed` notices (the all-in-one process). */
+  servicesChanged?: (
+    listener: (change: { ccid: string; name: string }) => void,
+  ) => Promise<() => Promise<void>>;
+  /** The HTTP client of the bot connectors and of the gateway client (tests). */
+  http?: HttpClient;
+  /** How long cached tenant settings live (default 60 s). */
+  settingsTtlMs?: number;
+}
+
+/** The prefixes of `athena.server.apiPrefix`, each with one leading slash and none trailing. */
+export function apiPrefixes(apiPrefix: string): string[] {
+  const out = apiPrefix
+    .split(',')
+    .map((p) => p.trim().replace(/^\/*/, '/').replace(/\/+$/, ''))
+    .filter((p) => p.length > 0);
+  return [...new Set(out.map((p) => (p === '/' ? '' : p)))];
+}
+
+const eventSchema = z
+  .object({
+    id: z.string(),
+    type: z.literal('message.created'),
+    ccid: z.string().min(1),
+    conversationId: z.string().uuid(),
+    data: z
+      .object({
+        mode: z.enum(['bot', 'assist']),
+        bot: z.string().nullable(),
+        conversation: z
+          .object({
+            id: z.string(),
+            state: z.string(),
+            endpoint: z.string(),
+            queue: z.string().nullable(),
+            agentId: z.string().nullable(),
+            channel: z.string(),
+          })
+          .passthrough(),
+        message: z.object({ id: z.string(), text: z.string().optional() }).passthrough(),
+      })
+      .passthrough(),
+  })
+  .passthrough();
+
+const SIGNATURE_RE = /^sha1=[0-9a-f]{40}$/i;
+
+function json(status: number, body: unknown): RawReply {
+  return { status, raw: JSON.stringify(body), contentType: 'application/json' };
 }
 
 export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOptions = {}): Athena {
@@ -47,6 +117,91 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
         })
       : undefined;
   const db = opts.db ?? ownDb;
+
+  const http = opts.http ?? createHttpClient(config.nexus.timeout);
+  const nexusClient = new NexusClient({
+    url: opts.nexus?.url ?? config.nexus.url,
+    apiPrefix: config.nexus.apiPrefix,
+    apiKey: opts.nexus?.apiKey ?? config.nexus.apiKey,
+    timeoutMs: config.nexus.timeout,
+    http,
+  });
+  let settings!: TenantSettings;
+  let turns!: ConversationTurns;
+  const handled = counter(
+    registry,
+    'athena_messages_total',
+    'Messages the agent-assist webhook received, by outcome.',
+    ['outcome'],
+  );
+
+  const signatureFailed = () => {
+    handled.inc({ outcome: 'signature_failed' });
+    return json(200, {
+      status: {
+        code: 'PAYLOAD_SIGNATURE_CHECK_FAILED',
+        errorCode: ERRORS.PAYLOAD_SIGNATURE_CHECK_FAILED.code,
+        message: ERRORS.PAYLOAD_SIGNATURE_CHECK_FAILED.message,
+      },
+    });
+  };
+
+  /** Timing-safe; a stale cached key gets one fresh look (a rotated key works at once). */
+  const verified = async (ccid: string, raw: Buffer, signature: string): Promise<boolean> => {
+    const check = (key: string | undefined) =>
+      !!key &&
+      timingSafeEqual(
+        Buffer.from(hubSignature(raw, key).toLowerCase()),
+        Buffer.from(signature.toLowerCase()),
+      );
+    if (check(await settings.signingKey(ccid))) return true;
+    if (!settings.mayRefresh(ccid)) return false;
+    return check(await settings.signingKey(ccid, { fresh: true }));
+  };
+
+  const webhook = async (ctx: HttpContext): Promise<RawReply> => {
+    const ccid = ctx.headers['x-ccid']?.trim() ?? '';
+    const signature = ctx.headers['x-hub-signature']?.trim() ?? '';
+    if (!ccid || ccid.length > 128 || !SIGNATURE_RE.test(signature)) return signatureFailed();
+    let ok: boolean;
+    try {
+      ok = await verified(ccid, ctx.rawBody, signature);
+    } catch (err) {
+      ctx.log.warn({ err: (err as Error).message, ccid }, 'cannot read the signing key from the gateway');
+      return json(503, { status: { code: 'UNAVAILABLE', message: 'The gateway cannot be reached; retry.' } });
+    }
+    if (!ok) return signatureFailed();
+    let event: AssistEvent;
+    try {
+      const parsed = eventSchema.safeParse(JSON.parse(ctx.rawBody.toString('utf8')));
+      if (!parsed.success || parsed.data.ccid !== ccid) throw new Error('not an AI connector event');
+      event = parsed.data as unknown as AssistEvent;
+    } catch {
+      handled.inc({ outcome: 'bad_request' });
+      return json(400, {
+        status: { code: 'BAD_REQUEST', message: 'The body is not an AI connector event.' },
+      });
+    }
+    try {
+      const outcome = await turns.handle(event);
+      handled.inc({ outcome });
+      return json(200, { status: { code: 0 }, data: { outcome } });
+    } catch (err) {
+      const transient = !(err instanceof NexusError) || err.transient;
+      handled.inc({ outcome: transient ? 'retry' : 'failed' });
+      ctx.log.warn(
+        { err: (err as Error).message, ccid, conversationId: event.conversationId },
+        'agent-assist message not handled',
+      );
+      // 503: the outbox retries later; 422: it will never work, dead-letter it.
+      return json(transient ? 503 : 422, {
+        status: { code: transient ? 'UNAVAILABLE' : 'UNPROCESSABLE', message: (err as Error).message },
+      });
+    }
+  };
+  const prefixes = apiPrefixes(config.server.apiPrefix);
+  for (const prefix of prefixes)
+    router.post(`${prefix}/agent-assist-chat/messages`, webhook, { body: ['raw'] });
 
   router.get('/health/detail', async () => {
     let redisLatency: number | null = null;
@@ -83,7 +238,7 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
     return { status: ok ? 200 : 503, raw: JSON.stringify({ isReady: ok }), contentType: 'application/json' };
   });
 
-  const http = new HttpServer(router, {
+  const server = new HttpServer(router, {
     host: config.host,
     port: config.port,
     bodyLimit: 1_048_576,
@@ -113,15 +268,47 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
     },
     close: () => state?.close(),
   });
-  lifecycle.add({ name: 'http', start: async () => void (await http.listen()), close: () => http.close() });
+  let stopWatching: (() => Promise<void>) | undefined;
+  lifecycle.add({
+    name: 'bots',
+    start: async () => {
+      settings = new TenantSettings({
+        nexus: nexusClient,
+        kv: state.kv,
+        log: log.child({ component: 'settings' }),
+        ttlMs: opts.settingsTtlMs,
+      });
+      turns = new ConversationTurns({
+        nexus: nexusClient,
+        settings,
+        log: log.child({ component: 'bots' }),
+        http,
+      });
+      if (!nexusClient.configured)
+        log.warn('athena.nexus.url or athena.nexus.apiKey is not set: no message can be handled');
+      stopWatching = await opts.servicesChanged?.((c) => {
+        void settings.invalidate(c.ccid, c.name).catch(() => undefined);
+      });
+    },
+    close: async () => {
+      await stopWatching?.();
+      stopWatching = undefined;
+    },
+  });
+  lifecycle.add({
+    name: 'http',
+    start: async () => void (await server.listen()),
+    close: () => server.close(),
+  });
 
   return {
     get port() {
-      return http.port;
+      return server.port;
     },
     get url() {
-      return `http://127.0.0.1:${http.port}`;
+      return `http://127.0.0.1:${server.port}`;
     },
+    prefixes,
     start: () => lifecycle.start(),
     close: () => lifecycle.close(),
   };
