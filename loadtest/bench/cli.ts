@@ -8,7 +8,7 @@
  *   --json FILE also write the JSON report there
  *   --out DIR   where report.json, report.md and chart.svg go (default loadtest/results)
  *   --engine E  auto (default: real PostgreSQL/Redis when TEST_PG_HOST/TEST_REDIS_NODES are set) | real | embedded
- *   --profile   run the gateway with --cpu-prof and summarize where its time went
+ *   --profile   run V8's CPU profiler (as --cpu-prof does) in the gateway over each measured phase; summarize it
  *   --generators N   load generator processes (default 1)
  *   --servers L relay: comma-separated subset of uws,socketio,gateway (default all)
  *   --set k=v   override a gateway `nexus` config key for the run (dotted, JSON value), e.g. --set chat.commitWindowMs=5
@@ -18,7 +18,6 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEnv } from './env.js';
 import type { TargetKind } from './gen/targets.js';
-import { summarizeProfile } from './profile.js';
 import { buildReport, type Collected, markdown, svgChart } from './report.js';
 import {
   type Ctx,
@@ -150,7 +149,7 @@ export async function runBench(
     if (o.scenarios.includes('resume')) c.resume = await resumeScenario(ctx);
     if (o.scenarios.includes('durable')) c.durable = await durableScenario(ctx);
     const profiles = profilesIn(profileDir);
-    if (profiles.length) c.profiles = profiles.map((p) => summarizeProfile(p));
+    if (profiles.length) c.profiles = profiles;
   } finally {
     await env.close().catch((e) => log(`cleanup: ${(e as Error).message}`));
   }

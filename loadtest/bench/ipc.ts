@@ -37,12 +37,24 @@ export function serve(
 }
 
 /** Node's heap and RSS after a full collection (children run with --expose-gc). */
-export function memoryAfterGc(): { rss: number; heapUsed: number; external: number; arrayBuffers: number } {
+export function memoryAfterGc(): {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+} {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc) {
     gc();
     gc();
   }
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+  return {
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+  };
 }

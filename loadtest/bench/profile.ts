@@ -25,6 +25,8 @@ interface CpuProfile {
 
 export interface ProfileSummary {
   file: string;
+  /** The bench phase the gateway was profiled in (relay, durable, …). */
+  phase?: string;
   busy_ms: number;
   idle_ms: number;
   top_functions: Array<{ name: string; where: string; self_ms: number; pct: number }>;

@@ -86,6 +86,7 @@ export function buildReport(c: Collected, run: RunInfo) {
     targets: checkTargets(c),
     run: { ...run, machine: machine() },
     notes: notes(c),
+    efficiency: efficiency(c),
     details: c,
   };
 }
@@ -170,6 +171,54 @@ export function checkTargets(c: Collected): TargetCheck[] {
   return out;
 }
 
+export interface Efficiency {
+  /** The offered rate all relay servers were measured at (the highest rate common to every ramp). */
+  rate: number;
+  servers: Array<{
+    kind: TargetKind;
+    /** Server process CPU per delivered message. */
+    server_us_per_msg: number;
+    /** PostgreSQL and Redis CPU per message (gateway on the real engines; shared servers). */
+    storage_us_per_msg: number;
+    /** What one core could carry at that cost: 1e6 / server_us_per_msg. */
+    msgs_per_core_s: number;
+    p99_ms: number;
+  }>;
+}
+
+/**
+ * CPU per message at one common rate: unlike the maximum rate, it barely moves when other
+ * processes compete for the cores, so it is the steadier comparison on a shared machine.
+ */
+export function efficiency(c: Collected): Efficiency | undefined {
+  const ramps = Object.values(c.relay ?? {}).filter((r): r is RampResult => !!r);
+  if (ramps.length < 2) return undefined;
+  const common = ramps
+    .map((r) => new Set(r.steps.map((s) => s.rate)))
+    .reduce((a, b) => new Set([...a].filter((x) => b.has(x))));
+  if (!common.size) return undefined;
+  const rate = Math.max(...common);
+  return {
+    rate,
+    servers: ramps.map((r) => {
+      // The last step at that rate (a confirmed retry, when there was one).
+      const st = [...r.steps].reverse().find((s) => s.rate === rate)!;
+      const storage = st.cpu
+        .filter((x) => x.name === 'postgres' || x.name === 'redis')
+        .reduce((a, x) => a + x.cpu_seconds, 0);
+      return {
+        kind: r.kind,
+        server_us_per_msg: st.server_cpu_us_per_msg,
+        storage_us_per_msg: st.delivered ? round1((storage * 1e6) / st.delivered) : 0,
+        msgs_per_core_s: st.server_cpu_us_per_msg ? Math.round(1e6 / st.server_cpu_us_per_msg) : 0,
+        p99_ms: st.latency.p99_ms,
+      };
+    }),
+  };
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;
+
 function notes(c: Collected): string[] {
   const n: string[] = [];
   for (const r of Object.values(c.relay ?? {})) if (r?.note) n.push(`relay/${r.kind}: ${r.note}`);
@@ -214,6 +263,21 @@ export function markdown(rep: Report): string {
     }
     L.push('');
   }
+  if (rep.efficiency) {
+    L.push(
+      `CPU per message at ${rep.efficiency.rate} msg/s, the highest rate every relay server was run at (steadier than the maxima on a shared machine):`,
+    );
+    L.push('');
+    L.push(
+      '| relay server | server µs CPU / msg | PostgreSQL + Redis µs CPU / msg | msg/s one core carries at that cost | p99 ms |',
+    );
+    L.push('|---|---|---|---|---|');
+    for (const e of rep.efficiency.servers)
+      L.push(
+        `| ${label(e.kind)} | ${e.server_us_per_msg} | ${e.storage_us_per_msg} | ${e.msgs_per_core_s} | ${e.p99_ms} |`,
+      );
+    L.push('');
+  }
   if (d.latency) {
     const l = d.latency.step.latency;
     L.push(
@@ -223,7 +287,7 @@ export function markdown(rep: Report): string {
   }
   if (d.idle) {
     L.push(
-      `Idle memory (RSS slope after GC between ${Math.floor(d.idle.uws.connections / 2)} and ${d.idle.uws.connections} connections): gateway ${d.idle.gateway.bytes_per_conn} B/conn (heap ${d.idle.gateway.heap_bytes_per_conn}), raw uWS ${d.idle.uws.bytes_per_conn} B/conn.`,
+      `Idle memory (slope of RSS less unused V8 heap, after GC, between ${Math.floor(d.idle.uws.connections / 2)} and ${d.idle.uws.connections} connections): gateway ${d.idle.gateway.bytes_per_conn} B/conn (heap ${d.idle.gateway.heap_bytes_per_conn}), raw uWS ${d.idle.uws.bytes_per_conn} B/conn.`,
     );
     L.push('');
   }
@@ -242,11 +306,18 @@ export function markdown(rep: Report): string {
   for (const n of rep.notes) L.push(`- ${n}`);
   if (rep.notes.length) L.push('');
   for (const p of d.profiles ?? []) {
-    L.push(`Profile \`${p.file.split('/').pop()}\` (${p.busy_ms} ms busy): where the gateway's CPU went`);
+    L.push(
+      `Gateway profile, ${p.phase ?? 'run'} phase (${p.busy_ms} ms on CPU, main thread): self time by area`,
+    );
     L.push('');
     L.push('| area | self ms | % |');
     L.push('|---|---|---|');
     for (const a of p.top_areas.slice(0, 12)) L.push(`| ${a.area} | ${a.self_ms} | ${a.pct} |`);
+    L.push('');
+    L.push('| function | where | self ms | % |');
+    L.push('|---|---|---|---|');
+    for (const f of p.top_functions.slice(0, 15))
+      L.push(`| ${f.name} | ${f.where} | ${f.self_ms} | ${f.pct} |`);
     L.push('');
   }
   return L.join('\n');

@@ -12,6 +12,7 @@ import { rest } from './gen/clients.js';
 import type { GatewayTenant, TargetKind } from './gen/targets.js';
 import { merge, summarize, type LatencySummary } from './hist.js';
 import { Child } from './proc.js';
+import { type ProfileSummary, summarizeProfile } from './profile.js';
 import type { Sizes } from './sizes.js';
 
 export interface Ctx {
@@ -31,20 +32,10 @@ const SERVER_SCRIPT: Record<TargetKind, string> = {
   gateway: './servers/gateway.ts',
 };
 
-export async function startServer(ctx: Ctx, kind: TargetKind, label: string = kind): Promise<Child> {
+export async function startServer(ctx: Ctx, kind: TargetKind): Promise<Child> {
   if (kind !== 'gateway') return Child.start(kind, SERVER_SCRIPT[kind]);
-  const flags: string[] = [];
-  if (ctx.profileDir) {
-    mkdirSync(ctx.profileDir, { recursive: true });
-    flags.push(
-      '--cpu-prof',
-      `--cpu-prof-dir=${ctx.profileDir}`,
-      `--cpu-prof-name=gateway-${label}.cpuprofile`,
-    );
-  }
   const config = deepMerge(ctx.env.nexusConfig(), ctx.gatewayOverrides);
   return Child.start('gateway', SERVER_SCRIPT.gateway, {
-    nodeFlags: flags,
     env: { BENCH_NEXUS_CONFIG: JSON.stringify(config) },
     readyTimeoutMs: 120_000,
   });
@@ -92,6 +83,18 @@ function meter(ctx: Ctx, server: Child, gens: Child[], extra: ProcessGroup[] = [
   ]);
 }
 
+/** Runs `fn` with the gateway's CPU profiler on when profiling was asked for. */
+async function profiled<T>(ctx: Ctx, server: Child, phase: string, fn: () => Promise<T>): Promise<T> {
+  if (!ctx.profileDir || server.name !== 'gateway') return fn();
+  mkdirSync(ctx.profileDir, { recursive: true });
+  await server.call('profileStart');
+  try {
+    return await fn();
+  } finally {
+    await server.call('profileStop', { file: join(ctx.profileDir, `gateway-${phase}.cpuprofile`) });
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
@@ -132,7 +135,7 @@ interface Running {
 }
 
 async function openRelay(ctx: Ctx, kind: TargetKind): Promise<Running & { setupSeconds: number }> {
-  const server = await startServer(ctx, kind, `relay`);
+  const server = await startServer(ctx, kind);
   const gens = await startGenerators(ctx.generators);
   const tenants = kind === 'gateway' ? await createTenant(server, gens.length) : undefined;
   const per = Math.max(1, Math.round(ctx.sizes.relay.conversations / gens.length));
@@ -266,12 +269,14 @@ export async function relayAndLatency(
     ctx.log(`relay: ${kind}`);
     const r = await openRelay(ctx, kind);
     try {
-      out.relay[kind] = await ramp(ctx, kind, r, r.setupSeconds);
+      out.relay[kind] = await profiled(ctx, r.server, 'relay', () => ramp(ctx, kind, r, r.setupSeconds));
       if (kind === 'gateway' && withLatency) {
         const max = out.relay.gateway!.max_msgs_per_s;
         const rate = Math.max(1, Math.round((max || ctx.sizes.relay.startRate) / 2));
         ctx.log(`latency: gateway @ ${rate} msg/s for ${ctx.sizes.latency.durationMs} ms`);
-        const step = await runStep(ctx, r, rate, ctx.sizes.latency.durationMs);
+        const step = await profiled(ctx, r.server, 'latency', () =>
+          runStep(ctx, r, rate, ctx.sizes.latency.durationMs),
+        );
         out.latency = {
           rate,
           step,
@@ -294,6 +299,9 @@ export interface IdleResult {
   /** RSS after GC at 0, N/2 and N connections. */
   rss: [number, number, number];
   heap: [number, number, number];
+  /** RSS less the V8 heap pages that are reserved but hold nothing live: what the connections really hold. */
+  live: [number, number, number];
+  rss_bytes_per_conn: number;
   bytes_per_conn: number;
   heap_bytes_per_conn: number;
   connect_seconds: number;
@@ -301,7 +309,16 @@ export interface IdleResult {
 
 async function settledMemory(server: Child) {
   await sleep(1500);
-  return server.call<{ rss: number; heapUsed: number; connections: number }>('memory');
+  // Median of three readings, each after a full GC: single readings jump with V8's page release.
+  const reads: Array<{ rss: number; heapUsed: number; heapTotal: number; connections: number }> = [];
+  for (let i = 0; i < 3; i++) {
+    reads.push(await server.call('memory'));
+    await sleep(300);
+  }
+  const live = (m: (typeof reads)[number]) => m.rss - m.heapTotal + m.heapUsed;
+  reads.sort((a, b) => live(a) - live(b));
+  const m = reads[1];
+  return { ...m, live: live(m) };
 }
 
 export async function idleMemory(ctx: Ctx): Promise<{ uws: IdleResult; gateway: IdleResult }> {
@@ -310,7 +327,7 @@ export async function idleMemory(ctx: Ctx): Promise<{ uws: IdleResult; gateway: 
   const results: Partial<Record<'uws' | 'gateway', IdleResult>> = {};
   for (const kind of ['uws', 'gateway'] as const) {
     ctx.log(`idle_memory: ${kind}, ${n} connections`);
-    const server = await startServer(ctx, kind, 'idle');
+    const server = await startServer(ctx, kind);
     const [gen] = await startGenerators(1);
     try {
       if (kind === 'gateway') {
@@ -325,17 +342,21 @@ export async function idleMemory(ctx: Ctx): Promise<{ uws: IdleResult; gateway: 
       await gen.call('idleConnect', { kind, url: server.info.url, count: n - half }, 900_000);
       const connectSeconds = (performance.now() - t0) / 1000;
       const m2 = await settledMemory(server);
-      const slope = (m2.rss - m1.rss) / (n - half);
+      const slope = (m2.live - m1.live) / (n - half);
       results[kind] = {
         kind,
         connections: m2.connections,
         rss: [m0.rss, m1.rss, m2.rss],
+        live: [m0.live, m1.live, m2.live],
+        rss_bytes_per_conn: Math.round((m2.rss - m1.rss) / (n - half)),
         heap: [m0.heapUsed, m1.heapUsed, m2.heapUsed],
         bytes_per_conn: Math.round(slope),
         heap_bytes_per_conn: Math.round((m2.heapUsed - m1.heapUsed) / (n - half)),
         connect_seconds: round(connectSeconds, 1),
       };
-      ctx.log(`  ${kind}: ${results[kind]!.bytes_per_conn} B/conn (rss slope), ${m2.connections} open`);
+      ctx.log(
+        `  ${kind}: ${results[kind]!.bytes_per_conn} B/conn (live-memory slope), ${m2.connections} open`,
+      );
     } finally {
       await gen.call('close', {}, 120_000).catch(() => undefined);
       await gen.stop();
@@ -351,13 +372,15 @@ export async function idleMemory(ctx: Ctx): Promise<{ uws: IdleResult; gateway: 
 export async function resumeScenario(ctx: Ctx) {
   const s = ctx.sizes.resume;
   ctx.log(`resume: ${s.customers} customers, agents writing ${s.agentRate} msg/s`);
-  const server = await startServer(ctx, 'gateway', 'resume');
+  const server = await startServer(ctx, 'gateway');
   const [gen] = await startGenerators(1);
   try {
     const [tenant] = await createTenant(server, 1);
     const m = meter(ctx, server, [gen]);
     const stop = await m.start();
-    const r = await gen.call('resume', { url: server.info.url, tenant, ...s }, 1_800_000);
+    const r = await profiled(ctx, server, 'resume', () =>
+      gen.call('resume', { url: server.info.url, tenant, ...s }, 1_800_000),
+    );
     const cpu = await stop();
     ctx.log(`  reconnected ${r.reconnected}, lost ${r.lost}, duplicated ${r.duplicated}, ${r.seconds} s`);
     return { ...r, cpu };
@@ -373,7 +396,7 @@ export async function resumeScenario(ctx: Ctx) {
 export async function durableScenario(ctx: Ctx) {
   const s = ctx.sizes.durable;
   ctx.log(`durable: ${s.conversations} conversations × ${s.window} in flight`);
-  const server = await startServer(ctx, 'gateway', 'durable');
+  const server = await startServer(ctx, 'gateway');
   const gens = await startGenerators(ctx.generators);
   try {
     const tenants = await createTenant(server, gens.length);
@@ -395,9 +418,11 @@ export async function durableScenario(ctx: Ctx) {
     );
     const m = meter(ctx, server, gens);
     let stop = await m.start();
-    const parts = await Promise.all(
-      gens.map((g) =>
-        g.call('durable', { durationMs: s.durationMs, window: s.window }, s.durationMs + 120_000),
+    const parts = await profiled(ctx, server, 'durable', () =>
+      Promise.all(
+        gens.map((g) =>
+          g.call('durable', { durationMs: s.durationMs, window: s.window }, s.durationMs + 120_000),
+        ),
       ),
     );
     const gatewayCpu = await stop();
@@ -447,15 +472,16 @@ export async function durableScenario(ctx: Ctx) {
   }
 }
 
-export function profilesIn(dir: string | undefined): string[] {
+/** Where the gateway's CPU went in each profiled phase. */
+export function profilesIn(dir: string | undefined): ProfileSummary[] {
   if (!dir) return [];
+  let files: string[] = [];
   try {
-    return readdirSync(dir)
-      .filter((f) => f.endsWith('.cpuprofile'))
-      .map((f) => join(dir, f));
+    files = readdirSync(dir).filter((f) => f.startsWith('gateway-') && f.endsWith('.cpuprofile'));
   } catch {
     return [];
   }
+  return files.map((f) => ({ ...summarizeProfile(join(dir, f)), phase: f.slice(8, -'.cpuprofile'.length) }));
 }
 
 export function deepMerge(a: any, b: any): any {

@@ -108,6 +108,11 @@ export async function resume(a: ResumeArgs, make: (url: string, t: GatewayTenant
   if (remaining > 0) await new Promise((r) => setTimeout(r, remaining));
   writing = false;
   await writer;
+  // Every send gets its ack (or error) before the comparison, so `acked` is the whole truth.
+  const ackEnd = performance.now() + a.drainMs;
+  const answered = () => [...acked.values()].reduce((n, l) => n + l.length, 0) + ackErrors;
+  while (answered() < sent && performance.now() < ackEnd) await new Promise((r) => setTimeout(r, 50));
+  const unanswered = sent - answered();
 
   // Drain: wait until every acked message has reached its customer, or the drain time is up.
   const missing = () => {
@@ -159,6 +164,7 @@ export async function resume(a: ResumeArgs, make: (url: string, t: GatewayTenant
     agentMessagesSent: sent,
     agentMessagesAcked: ackedTotal,
     ackErrors,
+    unanswered,
     seconds: notResumed ? null : Math.round(((resumedAtMax - tDrop) / 1000) * 1000) / 1000,
     allReconnectedSeconds: Math.round(allReconnectedSeconds * 1000) / 1000,
     setupSeconds: Math.round(setupSeconds * 10) / 10,

@@ -1,8 +1,12 @@
 /**
  * The gateway under test, in its own process: the real `createNexus` composition with the
  * configuration the harness passes in BENCH_NEXUS_CONFIG (JSON of the `nexus` section), started
- * exactly as `nexus` starts it. Run with `--cpu-prof` by the harness when profiling.
+ * exactly as `nexus` starts it. With `--profile` the harness asks it to run V8's sampling CPU
+ * profiler (the one behind `node --cpu-prof`) over each measured phase only, so start-up and
+ * provisioning do not blur where the message path spends its time.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { loadConfig } from '../../../src/shared/config.js';
 import { createLogger } from '../../../src/shared/logger.js';
 import { createNexus } from '../../../src/gateway/nexus.js';
@@ -14,9 +18,26 @@ const log = createLogger({ level: config.logLevel, name: 'nexus' });
 const nexus = createNexus(config, log);
 await nexus.start();
 
+let profiler: Session | undefined;
+
 serve(
   {
     memory: () => ({ ...memoryAfterGc(), connections: nexus.io.engine.clientsCount }),
+    profileStart: async () => {
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.setSamplingInterval', { interval: 500 });
+      await profiler.post('Profiler.start');
+    },
+    profileStop: async (a: { file: string }) => {
+      if (!profiler) throw new Error('profiler not started');
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(a.file, JSON.stringify(profile));
+      profiler.disconnect();
+      profiler = undefined;
+      return { file: a.file };
+    },
   },
   () => nexus.close(),
   {
