@@ -3,9 +3,8 @@
  * socket is on one node and goes ready, a customer whose session is opened on another node; the
  * embedded router (on whichever node) assigns it to the agent. Then both sides as Parties.
  */
-import type { Socket } from 'socket.io-client';
-import { agentToken, putAgent, putEndpoint } from '../chat/routing-helpers.js';
-import { emitAck, newSession, once, socketFor, type TestSession } from '../chat/helpers.js';
+import { newSession, type TestSession } from '../chat/helpers.js';
+import { agentToken, putAgent, putEndpoint, TestAgent } from '../chat/routing-helpers.js';
 import type { TestTenant } from '../helpers/tenants.js';
 import type { Deployment, GatewayNode } from './nodes.js';
 import { Party } from './parties.js';
@@ -13,8 +12,8 @@ import { Party } from './parties.js';
 export interface ProvisionedAgent {
   agentId: string;
   token: string;
-  /** The agent console's socket (keeps the agent connected and ready). */
-  console: Socket;
+  /** The agent console (keeps the agent connected and ready; records its assignments). */
+  console: TestAgent;
 }
 
 export async function provision(
@@ -33,9 +32,8 @@ export async function provision(
         capacity: opts.capacity ?? 5,
       });
       const token = await agentToken(node, tenant, agentId);
-      const console = await socketFor(node.url, '/agent', { token });
-      const r = await emitAck(console, 'agent.state', { state: 'ready' });
-      if (!r.ok) throw new Error(`agent.state: ${JSON.stringify(r)}`);
+      const console = await TestAgent.connect(node, tenant, agentId, token);
+      await console.ready();
       return { agentId, token, console };
     },
   };
@@ -47,11 +45,12 @@ export async function routedConversation(
   tenant: TestTenant,
   agent: ProvisionedAgent,
 ): Promise<TestSession> {
-  const assigned = once<{ conversation: { id: string } }>(agent.console, 'conversation.assigned', 20_000);
   const session = await newSession(customerNode, tenant);
-  const a = await assigned;
-  if (a.conversation.id !== session.conversationId)
-    throw new Error(`assigned ${a.conversation.id}, expected ${session.conversationId}`);
+  await agent.console.until(
+    () => agent.console.assigned.some((a) => a.conversation.id === session.conversationId),
+    `assignment of ${session.conversationId}`,
+    20_000,
+  );
   return session;
 }
 
