@@ -6,7 +6,6 @@
  * providers, and bad requests refused with their catalog codes and nothing stored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BusEvent } from '../../src/plugins/types.js';
 import { startAsyncFake } from '../fakes/email/async.js';
 import { type PorticoFake, startPorticoFake } from '../fakes/email/portico.js';
 import { startSparkPostFake } from '../fakes/email/sparkpost.js';
@@ -14,6 +13,7 @@ import type { EmailFake } from '../fakes/email/types.js';
 import { engines } from '../helpers/engines.js';
 import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
 import { createApiKey, createTenant, keyHeaders, type TestTenant } from '../helpers/tenants.js';
+import { outboxOutcome, receipts } from './receipts.js';
 
 const KEY = 'sp-key-7c1d';
 const HOOK_SECRET = 'async-hook-secret-19ab';
@@ -81,45 +81,6 @@ const PROVIDERS: Provider[] = [
     },
   },
 ];
-
-/** Collects the gateway's delivery.receipt events and waits for one. */
-function receipts(t: TestNexus) {
-  const seen: BusEvent[] = [];
-  const waiters: Array<() => void> = [];
-  t.nexus.plugins.bus.subscribe('test-receipts', { types: ['delivery.receipt'] }, (e) => {
-    seen.push(e);
-    for (const w of waiters.splice(0)) w();
-  });
-  const find = (messageId: string, state: string) =>
-    seen.find((e) => e.data.messageId === messageId && e.data.state === state);
-  return {
-    seen,
-    async wait(messageId: string, state: string, timeoutMs = 20_000): Promise<BusEvent> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const e = find(messageId, state);
-        if (e) return e;
-        if (Date.now() > deadline) throw new Error(`no ${state} receipt for ${messageId}`);
-        await new Promise<void>((r) => {
-          const timer = setTimeout(r, deadline - Date.now());
-          waiters.push(() => {
-            clearTimeout(timer);
-            r();
-          });
-        });
-      }
-    },
-  };
-}
-
-/** Resolves with the final outcome of one outbox row. */
-function outboxOutcome(t: TestNexus, rowId: string): Promise<'done' | 'dead'> {
-  return new Promise((resolve) => {
-    t.nexus.plugins.onOutcome.push((row, outcome) => {
-      if (row.id === rowId) resolve(outcome);
-    });
-  });
-}
 
 describe.each(engines())('outbound email campaigns (%s)', (engine) => {
   let t: TestNexus;
@@ -308,6 +269,30 @@ describe.each(engines())('outbound email campaigns (%s)', (engine) => {
         headers: keyHeaders(tenant.apiKey),
       });
       expect([missing.status, missing.body.status.code]).toEqual([404, 5110]);
+    });
+
+    it('a provider that stays down is retried up to the Email service maxAttempts, then failed', async () => {
+      await service(t, tenant.ccid, 'Email', {
+        url: 'N/A',
+        secret: {},
+        data: { provider: 'SparkPost', maxAttempts: 3 },
+      });
+      fake.server.failAll({ status: 503, body: { errors: [{ message: 'down' }] } });
+      const before = fake.server.requests.length;
+      try {
+        const r = await send(base);
+        const id = r.body.data.messageId;
+        const failed = await events.wait(id, 'failed');
+        expect(failed.data.error).toMatch(/503/);
+        expect(fake.server.requests.length - before).toBe(3);
+        const got = await api(t.url, 'GET', `/nexus/v3/outbound/${tenant.ccid}/messages/${id}`, {
+          headers: keyHeaders(tenant.apiKey),
+        });
+        expect(got.body.data).toMatchObject({ state: 'failed', attempts: 3 });
+      } finally {
+        fake.server.recover();
+        await service(t, tenant.ccid, 'Email', { url: 'N/A', secret: {}, data: { provider: 'SparkPost' } });
+      }
     });
 
     it('refuses bad requests with their codes and stores nothing', async () => {

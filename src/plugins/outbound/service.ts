@@ -18,6 +18,7 @@ import type { BusEvent, DeliveryState, OutboundEmail, OutboundSms } from '../typ
 import { checkForChannel, type OutboundRequest, requestHash, senderAddress } from './schema.js';
 
 export const OUTBOUND_KIND = 'outbound';
+const DEFAULT_MAX_ATTEMPTS = 8;
 
 /** The channel's `provider` (or the tenant's `SMS` / `Email` service's) → the service that carries it. */
 const SMS_SERVICES: Record<string, string> = {
@@ -144,7 +145,7 @@ export class OutboundMessages {
     }
     const channel = await this.channel(ccid, req);
     checkForChannel(req, channel.channelType, channel.channelId);
-    const service = await this.service(ccid, channel);
+    const { name: service, maxAttempts } = await this.service(ccid, channel);
     const id = randomUUID();
     const content =
       channel.channelType === 'sms'
@@ -186,6 +187,7 @@ export class OutboundMessages {
           kind: OUTBOUND_KIND,
           target: service,
           payload: { messageId: id, channelType: channel.channelType },
+          maxAttempts,
         },
       ]);
       await q.query('UPDATE outbound_messages SET outbox_id = $2 WHERE id = $1', [id, outboxId]);
@@ -360,14 +362,23 @@ export class OutboundMessages {
     return found;
   }
 
-  private async service(ccid: string, channel: ChannelRecord): Promise<string> {
+  /**
+   * The service that carries the channel's messages, and how many delivery attempts they get (the
+   * tenant's `SMS` / `Email` service may set `data.maxAttempts`, 1-50, as for conversation SMS).
+   */
+  private async service(
+    ccid: string,
+    channel: ChannelRecord,
+  ): Promise<{ name: string; maxAttempts: number }> {
     const kind = channel.channelType;
     const table = kind === 'sms' ? SMS_SERVICES : EMAIL_SERVICES;
+    const selector = await this.deps.services.get(ccid, kind === 'sms' ? 'SMS' : 'Email');
+    const attempts = Number(selector?.data.maxAttempts);
+    const maxAttempts =
+      Number.isInteger(attempts) && attempts >= 1 && attempts <= 50 ? attempts : DEFAULT_MAX_ATTEMPTS;
     let provider: string | undefined = channel.provider ?? undefined;
-    if (!provider) {
-      const selector = await this.deps.services.get(ccid, kind === 'sms' ? 'SMS' : 'Email');
+    if (!provider)
       provider = typeof selector?.data.provider === 'string' ? selector.data.provider : undefined;
-    }
     const name = provider ? table[provider] : undefined;
     const notConfigured = (why: string) =>
       new AppError('OUTBOUND_PROVIDER_NOT_CONFIGURED', `The ${kind} channel ${channel.section}: ${why}.`, {
@@ -383,6 +394,6 @@ export class OutboundMessages {
       throw notConfigured(`the ${name} service is not provisioned`);
     if (this.deps.plugins.host.definitionFor(name, kind)?.kind !== kind)
       throw notConfigured(`no ${kind} plugin serves the ${name} service on this gateway`);
-    return name;
+    return { name, maxAttempts };
   }
 }
