@@ -4,7 +4,8 @@
  * - `GET  /nexus/v3/interactions?state=queued,assigned&limit=&before=` → `data.interactions[]`
  * - `GET  /nexus/v3/interactions/{id}` → the interaction with its contact and earlier conversations
  * - `GET  /nexus/v3/interactions/{id}/messages?from=<seq>` → the agent-audience transcript
- * - `POST /nexus/v3/interactions/{id}/route` `{ queue } | { agentId }` → an external router places it
+ * - `POST /nexus/v3/interactions/{id}/route` `{ queue } | { agentId } | { bot }` → an external router places
+ *   it (`bot`: back to a provisioned `Bot-<name>`, which answers the customer again)
  * - `POST /nexus/v3/interactions/{id}/done`
  *
  * Access: a tenant key with `nexus:interactions:read` (GET) or `nexus:interactions:write` (POST),
@@ -43,10 +44,10 @@ const listQuery = z
   .strict();
 
 const routeBody = z
-  .object({ queue: name('queue').optional(), agentId: name('agentId').optional() })
+  .object({ queue: name('queue').optional(), agentId: name('agentId').optional(), bot: name('bot').optional() })
   .strict()
-  .refine((b) => !!b.queue !== !!b.agentId, {
-    message: 'name either a queue or an agentId',
+  .refine((b) => [b.queue, b.agentId, b.bot].filter(Boolean).length === 1, {
+    message: 'name one of a queue, an agentId or a bot',
     path: ['queue'],
   });
 
@@ -125,6 +126,12 @@ export function interactionRoutes(router: Router, deps: GatewayDeps, own: Intera
     const ccid = await access(ctx, true);
     const body = parse(routeBody, ctx.body ?? {});
     const c = await load(ccid, ctx.params.id);
+    if (body.bot) {
+      // Back to a bot (`Bot-<name>`, provisioned): the AI connector answers the customer again.
+      if (!(await deps.services.get(ccid, `Bot-${body.bot}`)))
+        throw new AppError('BOT_NOT_FOUND', undefined, { bot: body.bot });
+      return { data: summary(await routing.place(ccid, c.id, { bot: body.bot }, { requireReady: false })) };
+    }
     // An external router may place an agent's conversation on an agent who is not ready yet
     // (the agent sees it at next connect), but never beyond that agent's capacity.
     const after = await routing.place(

@@ -49,7 +49,8 @@ const SYSTEM = { participantId: 'system', type: 'System' as const, nickname: 'Sy
 const LIVE = `EXISTS (SELECT 1 FROM agent_connections ac
   WHERE ac.ccid = a.ccid AND ac.agent_id = a.agent_id AND ac.expires_at > now())`;
 
-type Placement = { queue: string } | { agentId: string };
+/** `bot`: back to a bot (the AI connector answers again; a System notice names the bot). */
+type Placement = { queue: string } | { agentId: string } | { bot: string };
 
 export class Routing {
   readonly nodeId = randomUUID();
@@ -438,6 +439,14 @@ export class Routing {
           throw new AppError('NOT_ASSIGNED_AGENT');
         }
         if ('queue' in target) return { before, after: await this.requeue(q, id, target.queue) };
+        if ('bot' in target) {
+          const r = await q.query<ConversationRow>(
+            `UPDATE conversations SET state = 'bot', agent_id = NULL, queued_at = NULL, updated_at = now()
+             WHERE id = $1 RETURNING *`,
+            [id],
+          );
+          return { before, after: toConversation(r.rows[0]) };
+        }
         if (row.agent_id === target.agentId && row.state === 'assigned') return { before, after: before };
         await this.lockAgentWithRoom(q, ccid, target.agentId, opts.requireReady ?? true);
         return { before, after: await this.giveTo(q, id, ccid, target.agentId) };
@@ -452,7 +461,16 @@ export class Routing {
       await this.participantLeft(before);
     }
     if (after.state === 'assigned') await this.announceAssigned(after);
-    else await this.queued(after);
+    else if ('bot' in target) {
+      // Agents see who has it now; the AI connector's planner reads the bot from this notice.
+      await this.port.append(after.id, {
+        type: 'Notice',
+        from: SYSTEM,
+        text: `bot: ${target.bot}`,
+        content: { notice: 'bot', bot: target.bot },
+        visibility: 'agents',
+      });
+    } else await this.queued(after);
     // Whoever gave the conversation away has room again.
     void this.kick(ccid);
     return after;

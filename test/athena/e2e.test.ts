@@ -1,0 +1,247 @@
+/**
+ * End to end through the real parts: a customer on a socket.io client → gateway (commit, outbox,
+ * signed webhook) → athena (signature, settings from the gateway with its cluster key) → a fake
+ * Rasa-REST bot → the reply back in the customer's socket; handoff to an agent on a real socket;
+ * the bot silent after; agent-assist suggestions to the agent only; back to the bot and handed off
+ * again; a bot that fails or hangs hands off with a reason. Both engines.
+ */
+import type { Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Athena } from '../../src/bots/athena.js';
+import type { ChatMessage, Suggestion } from '../../src/gateway/chat/events.js';
+import { emitAck, newSession, seen, socketFor } from '../chat/helpers.js';
+import { putAgent, putEndpoint, TestAgent } from '../chat/routing-helpers.js';
+import { engines } from '../helpers/engines.js';
+import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
+import { createTenant, keyHeaders, type TestTenant } from '../helpers/tenants.js';
+import { cmid, eventWhere, FakeRasa, provision, startAthena } from './helpers.js';
+
+describe.each(engines())('bot mode and agent assist end to end (%s)', (engine) => {
+  let t: TestNexus;
+  let athena: Athena;
+  let clusterKey: string;
+  let rasa: FakeRasa;
+  let tenant: TestTenant;
+  let alice: TestAgent;
+  const sockets: Socket[] = [];
+
+  beforeAll(async () => {
+    t = await startNexus({ engine });
+    rasa = await FakeRasa.start();
+    ({ athena, apiKey: clusterKey } = await startAthena(t, engine));
+    tenant = await createTenant(t);
+    // As the deployment guide registers it: a URL only (the gateway derives the signing key).
+    await provision(t, tenant, 'WebhookTransportTarget-ai-connector', {
+      url: `${athena.url}/athena/v1/agent-assist-chat/messages`,
+    });
+    await provision(t, tenant, 'Bot-rasa', {
+      url: rasa.url,
+      data: { provider: 'Webhook', timeoutMs: 1000, agentAssist: true, nickname: 'Rasa' },
+    });
+    await putEndpoint(t, tenant, 'web', { queue: 'support', bot: 'rasa' });
+    await putAgent(t, tenant, 'alice', { name: 'Alice', queues: ['support'], capacity: 3 });
+    alice = await TestAgent.connect(t, tenant, 'alice');
+    await alice.ready();
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const s of sockets) s.close();
+    alice?.close();
+    await athena?.close();
+    await rasa?.close();
+    await t?.cleanup();
+  });
+
+  const customer = async () => {
+    const session = await newSession(t, tenant);
+    const s = await socketFor(t.url, '/consumer', { clientToken: session.clientToken });
+    sockets.push(s);
+    const suggestions: unknown[] = [];
+    s.on('suggestion', (p) => suggestions.push(p));
+    return { session, s, suggestions };
+  };
+  const say = async (s: Socket, text: string) => {
+    const a = await emitAck(s, 'message.send', { clientMessageId: cmid(), text });
+    expect(a.ok, JSON.stringify(a)).toBe(true);
+    return a as { id: string; seq: number };
+  };
+  const botMessage = (s: Socket, test: (m: ChatMessage) => boolean) =>
+    eventWhere<ChatMessage>(s, 'message', (m) => m.from.type === 'Bot' && test(m), 10_000, seen(s).messages);
+  const transcript = async (id: string) => {
+    const r = await api(t.url, 'GET', `/nexus/v3/interactions/${id}/messages`, {
+      headers: keyHeaders(clusterKey, tenant.ccid),
+    });
+    expect(r.status).toBe(200);
+    return r.body.data.messages as ChatMessage[];
+  };
+
+  it('the bot answers the customer, hands off to an agent, is silent after, and suggests to the agent only', async () => {
+    const { session, s, suggestions } = await customer();
+    const id = session.conversationId;
+
+    rasa.script = (c) =>
+      c.message === 'hello'
+        ? {
+            body: [
+              { text: 'Hi! How can I help?', buttons: [{ title: 'Talk to a person', payload: '/agent' }] },
+            ],
+          }
+        : c.message === '/agent'
+          ? {
+              body: [
+                { text: 'Connecting you.' },
+                { custom: { handoff: { reason: 'customer asked for a person' } } },
+              ],
+            }
+          : { body: [{ text: `Suggested answer to: ${c.message}` }] };
+
+    await say(s, 'hello');
+    const reply = await botMessage(s, (m) => m.text === 'Hi! How can I help?');
+    expect(reply.from).toMatchObject({ type: 'Bot', nickname: 'Rasa' });
+    expect(reply.content?.quickReplies).toEqual([{ text: 'Talk to a person', payload: '/agent' }]);
+    const first = rasa.calls.find((c) => c.message === 'hello')!;
+    expect(first.sender).toBe(id);
+    expect(first.metadata).toMatchObject({ ccid: tenant.ccid, mode: 'bot', endpoint: 'web' });
+
+    // The quick reply's payload goes back to the bot; the bot hands off.
+    const a = await emitAck(s, 'message.send', {
+      clientMessageId: cmid(),
+      text: 'Talk to a person',
+      content: { payload: '/agent' },
+    });
+    expect(a.ok).toBe(true);
+    const assigned = await alice.until(
+      () => alice.assigned.find((x) => x.conversation.id === id),
+      'the handed-off conversation',
+    );
+    expect(assigned.conversation.state).toBe('assigned');
+    const notice = assigned.transcript.find((m) => m.type === 'Notice' && m.text?.startsWith('handoff:'));
+    expect(notice?.text).toBe('handoff: customer asked for a person');
+    expect(notice?.visibility).toBe('agents');
+    await botMessage(s, (m) => m.text === 'Connecting you.');
+
+    // Agent assist: the next customer turn becomes a suggestion in the agent's socket only.
+    const before = rasa.calls.length;
+    await say(s, 'where is my parcel?');
+    const suggestion = await eventWhere<Suggestion>(
+      alice.socket,
+      'suggestion',
+      (x) => x.conversationId === id,
+    );
+    expect(suggestion.text).toBe('Suggested answer to: where is my parcel?');
+    expect(suggestion.source).toBe('rasa');
+    const assistCall = rasa.calls.slice(before).find((c) => c.message === 'where is my parcel?');
+    expect(assistCall?.metadata.mode).toBe('assist');
+
+    // Nothing of it reached the customer, by any path: socket, REST transcript of the session.
+    expect(suggestions).toEqual([]);
+    const afterHandoff = (await transcript(id)).filter((m) => m.seq > (notice?.seq ?? 0));
+    expect(afterHandoff.filter((m) => m.from.type === 'Bot')).toEqual([]);
+    const rest = await api(t.url, 'GET', `${session.selfUri}/messages?from=0`, {
+      headers: { 'x-nexus-client-key': session.clientToken },
+    });
+    expect(JSON.stringify(rest.body)).not.toContain('Suggested answer');
+    expect(seen(s).messages.some((m) => m.text?.includes('Suggested answer'))).toBe(false);
+
+    // The gateway refuses a bot reply into a conversation an agent owns.
+    const refused = await api(t.url, 'POST', `/nexus/v3/interactions/${id}/messages`, {
+      headers: keyHeaders(clusterKey, tenant.ccid),
+      json: { text: 'I am still here', bot: 'rasa' },
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.body.status.name).toBe('BOT_NOT_IN_CONTROL');
+
+    // The agent uses the suggestion; the feedback is recorded.
+    const fb = await alice.ack('suggestion.feedback', { suggestionId: suggestion.id, action: 'used' });
+    expect(fb.ok, JSON.stringify(fb)).toBe(true);
+    const row = await t.nexus.db.query(
+      'SELECT action, agent_id FROM suggestion_feedback WHERE ccid = $1 AND suggestion_id = $2',
+      [tenant.ccid, suggestion.id],
+    );
+    expect(row.rows).toEqual([{ action: 'used', agent_id: 'alice' }]);
+
+    // Back to the bot: it answers the customer again, then hands off again.
+    const back = await api(t.url, 'POST', `/nexus/v3/interactions/${id}/route`, {
+      headers: keyHeaders(clusterKey, tenant.ccid),
+      json: { bot: 'rasa' },
+    });
+    expect(back.status, JSON.stringify(back.body)).toBe(200);
+    expect(back.body.data.state).toBe('bot');
+    await say(s, 'hello');
+    const replies = () =>
+      seen(s).messages.filter((m) => m.from.type === 'Bot' && m.text === 'Hi! How can I help?');
+    await eventWhere<ChatMessage>(s, 'message', () => replies().length === 2, 10_000, seen(s).messages);
+    const n = alice.assigned.filter((x) => x.conversation.id === id).length;
+    await emitAck(s, 'message.send', {
+      clientMessageId: cmid(),
+      text: 'agent',
+      content: { payload: '/agent' },
+    });
+    await alice.until(
+      () => alice.assigned.filter((x) => x.conversation.id === id).length > n,
+      'the second handoff',
+    );
+  });
+
+  it('a bot that errors hands off with a reason', async () => {
+    const { session, s } = await customer();
+    rasa.script = () => ({ status: 500, body: { error: 'boom' } });
+    await say(s, 'help');
+    const msgs = await waitForNotice(session.conversationId, 'handoff:');
+    expect(msgs.text).toContain('failed');
+    expect(msgs.text).toContain('HTTP 500');
+    const r = await api(t.url, 'GET', `/nexus/v3/interactions/${session.conversationId}`, {
+      headers: keyHeaders(clusterKey, tenant.ccid),
+    });
+    expect(r.body.data.state).toBe('assigned');
+    expect(r.body.data.queue).toBe('support');
+  });
+
+  it('a bot that does not answer in time hands off with a reason', async () => {
+    const { session, s } = await customer();
+    rasa.script = () => 'hang';
+    await say(s, 'anyone?');
+    const notice = await waitForNotice(session.conversationId, 'handoff:');
+    expect(notice.text).toBe('handoff: the bot rasa did not answer in time');
+  });
+
+  it('bot replies and suggestions are refused without the AI permissions, and across tenants', async () => {
+    const { session } = await customer();
+    const other = await createTenant(t);
+    const r = await api(t.url, 'POST', `/nexus/v3/interactions/${session.conversationId}/messages`, {
+      headers: keyHeaders(other.apiKey),
+      json: { text: 'hi from elsewhere' },
+    });
+    expect(r.status).toBe(404);
+    const bad = await api(t.url, 'POST', `/nexus/v3/interactions/${session.conversationId}/messages`, {
+      headers: keyHeaders(clusterKey, tenant.ccid),
+      json: { text: '' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.status.name).toBe('VALIDATION_FAILED');
+    const sug = await api(t.url, 'POST', `/nexus/v3/interactions/${session.conversationId}/suggestions`, {
+      headers: keyHeaders(clusterKey, tenant.ccid),
+      json: { suggestions: [{ text: 'x' }] },
+    });
+    expect(sug.status).toBe(409);
+    expect(sug.body.status.name).toBe('NO_AGENT_OWNER');
+    // A tenant key reads its bot without the secret; only athena's cluster key gets the signing key.
+    const bot = await api(t.url, 'GET', '/nexus/v3/ai/bots/rasa', { headers: keyHeaders(tenant.apiKey) });
+    expect(bot.status).toBe(200);
+    expect(bot.body.data.secret).toBeUndefined();
+    const key = await api(t.url, 'GET', '/nexus/v3/ai/connector', { headers: keyHeaders(tenant.apiKey) });
+    expect(key.status).toBe(403);
+    expect(key.body.status.name).toBe('CLUSTER_KEY_REQUIRED');
+  });
+
+  /** The handoff reaches the ready agent; its transcript carries the reason. */
+  async function waitForNotice(id: string, prefix: string): Promise<ChatMessage> {
+    const a = await alice.until(
+      () => alice.assigned.find((x) => x.conversation.id === id),
+      `conversation ${id}`,
+    );
+    const m = a.transcript.find((x) => x.type === 'Notice' && x.text?.startsWith(prefix));
+    if (!m) throw new Error(`no ${prefix} notice in ${JSON.stringify(a.transcript)}`);
+    return m as ChatMessage;
+  }
+});
