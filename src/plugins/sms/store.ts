@@ -172,7 +172,9 @@ export class SmsStore {
 
   /**
    * The send's outcome: the provider id and the state it reported, never moving the state back
-   * (a receipt may have been faster than the send's answer). Returns the row when it changed.
+   * (a receipt may have been faster than the send's answer), except over our own dead letter: a
+   * `failed` SMS that never reached the provider (no provider id) takes the state of a re-driven
+   * send that got through. Returns the row.
    */
   async recordSent(
     ccid: string,
@@ -181,12 +183,17 @@ export class SmsStore {
     state: DeliveryState,
     error?: string,
   ): Promise<OutboundRow | undefined> {
+    // A send that got through (no error) may lift our own dead letter; a failure never lifts anything.
+    const lift = error === undefined;
     const r = await this.db.query(
-      `UPDATE sms_outbound SET provider_message_id = COALESCE($3, provider_message_id),
-         state = CASE WHEN ${rankOf('$4')} > ${RANK_SQL} THEN $4 ELSE state END,
-         error = COALESCE($5, error), updated_at = now()
+      `UPDATE sms_outbound SET
+         state = CASE WHEN ${rankOf('$4')} > ${RANK_SQL}
+                        OR ($6 AND state = 'failed' AND provider_message_id IS NULL) THEN $4
+                      ELSE state END,
+         error = CASE WHEN $6 AND state = 'failed' AND provider_message_id IS NULL THEN NULL ELSE COALESCE($5, error) END,
+         provider_message_id = COALESCE($3, provider_message_id), updated_at = now()
        WHERE ccid = $1 AND message_id = $2 RETURNING *`,
-      [ccid, messageId, providerMessageId ?? null, state, error ?? null],
+      [ccid, messageId, providerMessageId ?? null, state, error ?? null, lift],
     );
     return r.rows[0] ? toOutbound(r.rows[0]) : undefined;
   }
