@@ -7,6 +7,7 @@ import type { RouteModule } from './deps.js';
 import { outboundRoutes } from '../plugins/outbound/routes.js';
 import { outboxRoutes } from '../plugins/outbox/routes.js';
 import { interactionWebhookRoutes } from '../plugins/webhooks/interactions.js';
+import { pluginWebhookRoutes } from '../plugins/webhooks/third-party.js';
 import { openApiRoutes } from './openapi/routes.js';
 import { routingRoutes } from './routing/module.js';
 import { serviceRoutes } from './services/routes.js';
@@ -28,4 +29,5 @@ export const ROUTE_MODULES: RouteModule[] = [
   outboundRoutes,
   outboxRoutes,
   interactionWebhookRoutes,
+  pluginWebhookRoutes,
 ];
