@@ -2,14 +2,17 @@
  * The table of bot connectors, by `data.provider` of a `Bot-<name>` service. One entry per file of
  * this folder; a provider without an entry is refused loudly (`connectorFor` throws naming it),
  * never answered by a stand-in.
- *
- * Dialogflow CX (`dialogflow-cx.ts`), Dialogflow ES (`dialogflow-es.ts`) and Lex V2 (`lex-v2.ts`)
- * add their factories here.
  */
+import { dialogflowCxConnector } from './dialogflow-cx.js';
+import { dialogflowEsConnector } from './dialogflow-es.js';
+import { lexV2Connector } from './lex-v2.js';
 import { type BotProvider, BotConnectorError, type ConnectorFactory } from './types.js';
 import { webhookConnector } from './webhook.js';
 
 export const CONNECTORS: Partial<Record<BotProvider, ConnectorFactory>> = {
+  DialogflowCX: dialogflowCxConnector,
+  DialogflowES: dialogflowEsConnector,
+  LexV2: lexV2Connector,
   Webhook: webhookConnector,
 };
 

@@ -1,0 +1,164 @@
+/**
+ * Speech-to-text with Google Cloud Speech-to-Text v1 (`@google-cloud/speech`) over gRPC, with API
+ * key auth (`athena.google.speechApiKey`): `recognize` for a voice message (synchronous recognition
+ * takes up to a minute of audio) and `streamingRecognize` for an audio stream.
+ *
+ * The key travels as `x-goog-api-key` call metadata, set here rather than by google-auth, so the
+ * same code path runs against Google and against a local endpoint without TLS (`plaintext`, which
+ * only an emulator or a test fake speaks). Failures are wrapped once, like the bot connectors'.
+ */
+import { Readable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import { SpeechClient } from '@google-cloud/speech';
+import { googleFailure } from '../connectors/google.js';
+import { BotConnectorError } from '../connectors/types.js';
+
+export interface AudioFormat {
+  /** `LINEAR16`, `OGG_OPUS`, `WEBM_OPUS`, `FLAC`, `MULAW`, `MP3`, … (an `AUDIO_ENCODING_` prefix is accepted). */
+  encoding: string;
+  sampleRateHertz?: number;
+  languageCode?: string;
+}
+
+export interface Transcript {
+  /** What was said; empty when no speech was recognised. */
+  text: string;
+  confidence?: number;
+}
+
+/** The role athena needs: audio in, text out. */
+export interface SpeechToText {
+  recognize(audio: { content: Buffer } & AudioFormat): Promise<Transcript>;
+  /** Streams `chunks` and resolves with the final transcript; `onInterim` sees the partial ones. */
+  streamingRecognize(
+    chunks: AsyncIterable<Buffer> | Iterable<Buffer>,
+    format: AudioFormat,
+    onInterim?: (text: string) => void,
+  ): Promise<Transcript>;
+  close(): Promise<void>;
+}
+
+export interface GoogleSpeechOptions {
+  apiKey: string;
+  /** `host` or `host:port`; default `speech.googleapis.com`. */
+  apiEndpoint?: string;
+  port?: number;
+  /** gRPC without TLS: a local emulator or a test fake only. */
+  plaintext?: boolean;
+  /** Default language when the audio does not say (BCP-47, e.g. `en-US`). */
+  languageCode?: string;
+  timeoutMs: number;
+}
+
+const ENCODINGS = new Set([
+  'LINEAR16',
+  'FLAC',
+  'MULAW',
+  'AMR',
+  'AMR_WB',
+  'OGG_OPUS',
+  'SPEEX_WITH_HEADER_BYTE',
+  'MP3',
+  'WEBM_OPUS',
+]);
+
+/** The Speech v1 name of an encoding, or undefined when Speech does not take it. */
+export function speechEncoding(encoding: string): string | undefined {
+  const e = encoding
+    .toUpperCase()
+    .replace(/^AUDIO_ENCODING_/, '')
+    .replace(/^LINEAR_16$/, 'LINEAR16');
+  return ENCODINGS.has(e) ? e : undefined;
+}
+
+type Result = { alternatives?: Array<{ transcript?: string | null; confidence?: number | null }> | null };
+
+function transcriptOf(results: Result[] | null | undefined): Transcript {
+  const best = (results ?? []).map((r) => r.alternatives?.[0]).filter((a) => !!a?.transcript);
+  const text = best
+    .map((a) => a?.transcript?.trim())
+    .filter(Boolean)
+    .join(' ');
+  // Only the top alternative of a final result carries a confidence; 0 means "not set".
+  const confidence = best[0]?.confidence || undefined;
+  return confidence === undefined ? { text } : { text, confidence };
+}
+
+export function createGoogleSpeech(opts: GoogleSpeechOptions): SpeechToText {
+  if (!opts.apiKey)
+    throw new BotConnectorError('speech-to-text needs an API key (athena.google.speechApiKey)', 'config');
+  const endpoint = opts.apiEndpoint ?? 'speech.googleapis.com';
+  const m = /^(.*):(\d+)$/.exec(endpoint);
+  const client = new SpeechClient({
+    apiEndpoint: m ? m[1] : endpoint,
+    port: opts.port ?? (m ? Number(m[2]) : 443),
+    sslCreds: opts.plaintext ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(),
+  });
+  const what = 'Google Speech-to-Text';
+  const callOpts = {
+    timeout: opts.timeoutMs,
+    retry: { retryCodes: [] },
+    otherArgs: { headers: { 'x-goog-api-key': opts.apiKey } },
+  };
+
+  const config = (f: AudioFormat) => {
+    const encoding = speechEncoding(f.encoding);
+    if (!encoding)
+      throw new BotConnectorError(`speech-to-text does not take ${f.encoding} audio`, 'rejected');
+    return {
+      encoding,
+      ...(f.sampleRateHertz ? { sampleRateHertz: f.sampleRateHertz } : {}),
+      languageCode: f.languageCode ?? opts.languageCode ?? 'en-US',
+      enableAutomaticPunctuation: true,
+    };
+  };
+
+  return {
+    async recognize(audio) {
+      const request = { config: config(audio), audio: { content: audio.content } };
+      try {
+        const [response] = await client.recognize(request as never, callOpts as never);
+        return transcriptOf(response.results as Result[]);
+      } catch (err) {
+        throw googleFailure(err, what, opts.timeoutMs);
+      }
+    },
+
+    streamingRecognize(chunks, format, onInterim) {
+      const streamingConfig = { config: config(format), interimResults: !!onInterim };
+      return new Promise<Transcript>((resolve, reject) => {
+        const finals: Result[] = [];
+        let settled = false;
+        const fail = (err: unknown) => {
+          if (settled) return;
+          settled = true;
+          reject(err instanceof BotConnectorError ? err : googleFailure(err, what, opts.timeoutMs));
+        };
+        const recognizer = client.streamingRecognize(streamingConfig as never, callOpts as never);
+        recognizer.on('data', (res: { results?: Array<Result & { isFinal?: boolean }> }) => {
+          for (const r of res.results ?? []) {
+            if (r.isFinal) finals.push(r);
+            else if (onInterim) {
+              const t = transcriptOf([r]).text;
+              if (t) onInterim(t);
+            }
+          }
+        });
+        recognizer.on('error', fail);
+        recognizer.on('end', () => {
+          if (settled) return;
+          settled = true;
+          resolve(transcriptOf(finals));
+        });
+        const source = Readable.from(chunks, { objectMode: true });
+        source.on('error', (err) => {
+          fail(new BotConnectorError('the audio stream failed', 'rejected', { cause: err }));
+          recognizer.destroy();
+        });
+        source.pipe(recognizer);
+      });
+    },
+
+    close: () => client.close(),
+  };
+}
