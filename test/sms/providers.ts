@@ -117,11 +117,12 @@ async function smsService(
   });
 }
 
-export function asyncHarness(): SmsHarness {
+export function asyncHarness(): SmsHarness & { fake: FakeAsync } {
   const fake = new FakeAsync(`wh-${sid()}`, `api-${sid()}`);
   return {
     name: 'Async',
     service: 'Async',
+    fake,
     server: fake.server,
     start: async () => void (await fake.start()),
     close: () => fake.close(),
@@ -170,12 +171,13 @@ export function asyncHarness(): SmsHarness {
   };
 }
 
-export function porticoHarness(): SmsHarness {
+export function porticoHarness(): SmsHarness & { fake: FakePortico } {
   const fake = new FakePortico(`client-${sid()}`, `secret-${sid()}`);
   const states: Record<ReceiptState, string> = { delivered: '2', undelivered: '5', failed: '8' };
   return {
     name: 'Portico',
     service: 'PorticoSMS',
+    fake,
     server: fake.server,
     start: async () => void (await fake.start()),
     close: () => fake.close(),
@@ -223,7 +225,7 @@ export function porticoHarness(): SmsHarness {
   };
 }
 
-export function kaleyraHarness(): SmsHarness {
+export function kaleyraHarness(): SmsHarness & { fake: FakeKaleyra } {
   const fake = new FakeKaleyra(`user-${sid()}`, `pass-${sid()}`);
   const states: Record<ReceiptState, string> = {
     delivered: 'Delivered',
@@ -233,6 +235,7 @@ export function kaleyraHarness(): SmsHarness {
   return {
     name: 'mGage',
     service: 'mGageSMS',
+    fake,
     server: fake.server,
     start: async () => void (await fake.start()),
     close: () => fake.close(),
@@ -272,7 +275,7 @@ export function kaleyraHarness(): SmsHarness {
   };
 }
 
-export function twilioHarness(): SmsHarness {
+export function twilioHarness(): SmsHarness & { fake: FakeTwilio } {
   const fake = new FakeTwilio(`AC${sid()}${sid()}`, sid() + sid());
   const url = (t: Gateway, tenant: TestTenant) => `${t.url}/nexus/v3/sms/twilio/${tenant.ccid}`;
   const inboundParams = (channelId: string, m: InboundSms) => ({
@@ -292,6 +295,7 @@ export function twilioHarness(): SmsHarness {
   return {
     name: 'Twilio',
     service: 'TwilioSMS',
+    fake,
     server: fake.server,
     start: async () => void (await fake.start()),
     close: () => fake.close(),
