@@ -169,8 +169,9 @@ export class Routing {
   }
 
   private async assignAll(ccid: string): Promise<void> {
-    // Conversations nobody can take right now are skipped for the rest of this run, so one queue
-    // without agents does not hold up the others.
+    // A queue whose oldest conversation nobody can take is skipped for the rest of this run (its
+    // agents only fill up meanwhile; anything that frees room kicks a new run), so one queue
+    // without room does not hold up the others nor cost a transaction per waiting conversation.
     const skip: string[] = [];
     while (!this.closed) {
       const r = await this.retrying(() => this.db.tx((q) => this.assignOne(q, ccid, skip)));
@@ -185,20 +186,23 @@ export class Routing {
     }
   }
 
-  /** The oldest queued conversation that some agent could take, given to the longest-idle one. */
+  /**
+   * The oldest queued conversation that some agent could take, given to the longest-idle one.
+   * Returns the conversation's queue when no agent of it has room.
+   */
   private async assignOne(
     q: Queryable,
     ccid: string,
-    skip: string[],
+    skipQueues: string[],
   ): Promise<(Change & { waitedMs?: number }) | 'none' | string> {
     const c = await q.query<ConversationRow>(
       `SELECT c.* FROM conversations c
-       WHERE c.ccid = $1 AND c.state = 'queued' AND NOT (c.id = ANY($2::uuid[]))
+       WHERE c.ccid = $1 AND c.state = 'queued' AND NOT (c.queue = ANY($2::text[]))
          AND EXISTS (SELECT 1 FROM agents a WHERE a.ccid = c.ccid AND a.state = 'ready' AND a.capacity > 0
                      AND c.queue = ANY(a.queues) AND ${LIVE})
        ORDER BY c.queued_at NULLS FIRST, c.created_at, c.id
        FOR NO KEY UPDATE OF c SKIP LOCKED LIMIT 1`,
-      [ccid, skip],
+      [ccid, skipQueues],
     );
     const row = c.rows[0];
     if (!row) return 'none';
@@ -214,7 +218,7 @@ export class Routing {
         [ccid, row.queue, tried],
       );
       const agent = a.rows[0];
-      if (!agent) return row.id;
+      if (!agent) return row.queue as string;
       if (await this.hasRoom(q, ccid, agent.agent_id, agent.capacity)) {
         const after = await this.giveTo(q, row.id, ccid, agent.agent_id);
         const queuedAt = (row as ConversationRow & { queued_at?: Date | null }).queued_at;
