@@ -1,8 +1,10 @@
 /**
- * Capacity under concurrent assignment: 3 agents of capacity 2, 30 conversations created at once
- * (across TWO gateways sharing PostgreSQL and Redis on the real engines), agents finishing work
- * and toggling ready/not ready. At every step no agent holds more than its capacity, no
- * conversation is given twice, and every conversation is eventually assigned.
+ * Capacity under concurrent assignment, three ways: 3 agents of capacity 2 and 30 conversations
+ * created at once (across TWO gateways sharing PostgreSQL and Redis on the real engines) with
+ * agents finishing work and toggling ready/not ready, checked at every step; rounds in which both
+ * gateways fill the same agents at the same moment; and several routers with their own database
+ * pools running the decision for one tenant at once. No agent ever holds more than its capacity,
+ * no conversation is given twice, every conversation is eventually assigned.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
