@@ -58,9 +58,11 @@ export interface AthenaOptions {
 export function apiPrefixes(apiPrefix: string): string[] {
   const out = apiPrefix
     .split(',')
-    .map((p) => p.trim().replace(/^\/*/, '/').replace(/\/+$/, ''))
-    .filter((p) => p.length > 0);
-  return [...new Set(out.map((p) => (p === '/' ? '' : p)))];
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0)
+    // `/` is the root: the webhook is then `/agent-assist-chat/messages`.
+    .map((p) => `/${p.replace(/^\/+|\/+$/g, '')}`.replace(/^\/$/, ''));
+  return [...new Set(out)];
 }
 
 const eventSchema = z

@@ -59,6 +59,8 @@ export interface TurnsOptions {
 }
 
 const MAX_TEXT = 10_000;
+/** The gateway's queue names (src/gateway/routing/validate.ts). */
+const QUEUE_RE = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/;
 
 export class ConversationTurns {
   private readonly connectors = new Map<string, BotConnector>();
@@ -97,7 +99,10 @@ export class ConversationTurns {
           ...message,
           clientMessageId: `${ev.data.message.id}:${n++}`,
           bot: name,
-          nickname: typeof settings.data.nickname === 'string' ? settings.data.nickname : name,
+          nickname: (typeof settings.data.nickname === 'string' && settings.data.nickname
+            ? settings.data.nickname
+            : name
+          ).slice(0, 64),
         });
       } catch (err) {
         // An agent took the conversation meanwhile: the bot is silent from now on.
@@ -105,7 +110,11 @@ export class ConversationTurns {
         throw err;
       }
     }
-    if (turn.handoff) return this.handoff(ev, turn.handoff.queue ?? queue, turn.handoff.reason, name);
+    if (turn.handoff) {
+      // A queue name the gateway would refuse must not leave the conversation with the bot.
+      const asked = turn.handoff.queue;
+      return this.handoff(ev, asked && QUEUE_RE.test(asked) ? asked : queue, turn.handoff.reason, name);
+    }
     if (turn.endConversation) {
       await this.opts.nexus.done(ccid, id);
       return 'ended';
