@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { counter, histogram, type Registry } from '../metrics.js';
 
@@ -28,6 +29,36 @@ export interface DbOptions {
   log: Logger;
   registry?: Registry;
   metricPrefix?: string;
+}
+
+const SOCKET_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
+
+/**
+ * A database that cannot be reached (down, restarting, connections cut) is UNAVAILABLE: 503 and
+ * retryable for the client, not an internal error. SQL errors stay as they are for their callers.
+ */
+function connectionError(err: unknown): unknown {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = typeof e?.message === 'string' ? e.message : '';
+  const lost =
+    code.startsWith('08') || // connection exception
+    code === '57P01' || // admin shutdown
+    code === '57P02' || // crash shutdown
+    code === '57P03' || // cannot connect now (starting up)
+    SOCKET_ERRORS.has(code) ||
+    (!code &&
+      /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(message));
+  return lost
+    ? new AppError('UNAVAILABLE', 'The database is unavailable; try again.', undefined, { cause: err })
+    : err;
 }
 
 type PGliteT = import('@electric-sql/pglite').PGlite;
@@ -138,7 +169,10 @@ export class Database implements Queryable {
       this.lastError = err.message;
       this.opts.log.warn({ err: err.message }, 'database connection lost');
     });
-    await this.ping();
+    // At start the operator needs the driver's own words (which host, what failed).
+    await this.ping().catch((err) => {
+      throw err instanceof AppError && err.cause ? err.cause : err;
+    });
     this._ready = true;
   }
 
@@ -151,7 +185,10 @@ export class Database implements Queryable {
       this.lastError = undefined;
     } catch (err) {
       this._ready = false;
-      this.lastError = (err as Error).message;
+      this.lastError = (
+        (err instanceof AppError && (err.cause as Error | undefined)) ||
+        (err as Error)
+      ).message;
       throw err;
     }
     return Math.round((performance.now() - t) * 100) / 100;
@@ -180,7 +217,7 @@ export class Database implements Queryable {
       return r;
     } catch (err) {
       this.m?.errors.inc({ db, code: (err as { code?: string }).code ?? 'unknown' });
-      throw err;
+      throw connectionError(err);
     } finally {
       this.m?.duration.observe({ db, method: command }, performance.now() - t);
     }
@@ -189,18 +226,31 @@ export class Database implements Queryable {
   /** Runs `fn` in a transaction on one connection; rolls back when it throws. */
   async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
     if (!this.pool) throw new Error('database not started');
-    const client = await this.pool.connect();
+    const client = await this.pool.connect().catch((err) => {
+      throw connectionError(err);
+    });
     const q: Queryable = { query: (text, params) => this.instrumented(client, text, params) };
+    // A checked-out client has no pool listener: a connection lost between two statements (a
+    // database restart) would otherwise be an unhandled 'error' event that ends the process.
+    let lost: Error | undefined;
+    const onError = (err: Error) => {
+      lost = err;
+      this.lastError = err.message;
+      this.opts.log.warn({ err: err.message }, 'database connection lost in a transaction');
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const out = await fn(q);
       await client.query('COMMIT');
       return out;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
+      if (!lost) await client.query('ROLLBACK').catch(() => undefined);
+      throw connectionError(err);
     } finally {
-      client.release();
+      client.off('error', onError);
+      // A broken connection is destroyed, not handed to the next caller.
+      client.release(lost);
     }
   }
 
