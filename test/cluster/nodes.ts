@@ -49,9 +49,13 @@ export function startNode(name: string, env: Record<string, string>): Promise<Ga
   child.stderr?.on('data', (d) => {
     out += d;
   });
+  let signalled = false;
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => {
       rmSync(dataDir, { recursive: true, force: true });
+      // A node that dies on its own is a finding: its last words go to the test output.
+      if (!signalled)
+        process.stderr.write(`gateway ${name} exited by itself (${code ?? signal}):\n${out.slice(-4000)}\n`);
       resolve(code ?? signal ?? 'unknown');
     }),
   );
@@ -70,6 +74,7 @@ export function startNode(name: string, env: Record<string, string>): Promise<Ga
         exited,
         output: () => out,
         kill: (signal) => {
+          signalled = true;
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
           return exited;
         },
