@@ -73,6 +73,21 @@ export async function loadPluginModules(specs: string, cwd = process.cwd()): Pro
   return out;
 }
 
+/**
+ * A PluginError, also when it comes from another copy of the SDK (a plugin package that bundles
+ * its own): its `retryable` is what the plugin meant, whichever copy built it.
+ */
+function asPluginError(err: unknown): PluginError | undefined {
+  if (err instanceof PluginError) return err;
+  const e = err as { name?: unknown; retryable?: unknown; status?: unknown; message?: unknown } | null;
+  if (!e || e.name !== 'PluginError' || typeof e.retryable !== 'boolean') return undefined;
+  return new PluginError(String(e.message), {
+    retryable: e.retryable,
+    status: typeof e.status === 'number' ? e.status : undefined,
+    cause: err,
+  });
+}
+
 export class PluginHost {
   private readonly defs = new Map<string, PluginDefinition>();
   /** serviceName (or service-name prefix ending in `-`) → plugin name. */
@@ -280,12 +295,11 @@ export class PluginHost {
       return result;
     } catch (err) {
       const e =
-        err instanceof PluginError
-          ? err
-          : new PluginError(`plugin ${plugin}.${method} failed: ${(err as Error)?.message ?? String(err)}`, {
-              retryable: true,
-              cause: err,
-            });
+        asPluginError(err) ??
+        new PluginError(`plugin ${plugin}.${method} failed: ${(err as Error)?.message ?? String(err)}`, {
+          retryable: true,
+          cause: err,
+        });
       // Only failures that say the provider is unwell count towards opening the circuit.
       if (e.retryable) {
         circuit.failures++;

@@ -125,3 +125,8 @@ export function redact(schema: z.ZodTypeAny, value: unknown): unknown {
 
 export { PluginError } from './types.js';
 export type * from './types.js';
+/**
+ * The gateway's own zod: a plugin must build its config schema with it (a second copy of zod in the
+ * plugin's project would not be recognised as a schema).
+ */
+export { z };
