@@ -160,6 +160,17 @@ describe.each(engines())('bot mode and agent assist end to end (%s)', (engine) =
     );
     expect(row.rows).toEqual([{ action: 'used', agent_id: 'alice' }]);
 
+    // Only the customer's messages go to the bot: never the agent's, never an internal note.
+    const callsBefore = rasa.calls.length;
+    for (const m of [{ text: 'note: VIP customer', visibility: 'agents' }, { text: 'Hello, Alice here' }]) {
+      const ack = await alice.ack('message.send', { conversationId: id, clientMessageId: cmid(), ...m });
+      expect(ack.ok, JSON.stringify(ack)).toBe(true);
+    }
+    await say(s, 'thanks');
+    // Deliveries leave in order per conversation: once this one is answered, none is pending before it.
+    await eventWhere<Suggestion>(alice.socket, 'suggestion', (x) => x.text === 'Suggested answer to: thanks');
+    expect(rasa.calls.slice(callsBefore).map((c) => c.message)).toEqual(['thanks']);
+
     // Back to the bot: it answers the customer again, then hands off again.
     const back = await api(t.url, 'POST', `/nexus/v3/interactions/${id}/route`, {
       headers: keyHeaders(clusterKey, tenant.ccid),
