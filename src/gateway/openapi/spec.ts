@@ -251,6 +251,27 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     tag: 'providers',
   },
 
+  'POST /nexus/v3/outbound/:ccid/messages': {
+    summary: 'Campaigns: send an SMS or email through a channel; answers data.messageId (queued)',
+    security: ADMIN_OR_KEY,
+    tag: 'outbound',
+  },
+  'GET /nexus/v3/outbound/:ccid/messages/:messageId': {
+    summary: 'Campaigns: the delivery state of an outbound message',
+    security: ADMIN_OR_KEY,
+    tag: 'outbound',
+  },
+  'GET /nexus/v3/outbox/:ccid': {
+    summary: 'Deliveries of the outbox by state (pending, done, dead), credentials redacted',
+    security: ADMIN_OR_KEY,
+    tag: 'outbound',
+  },
+  'POST /nexus/v3/outbox/:ccid/:id/redrive': {
+    summary: 'Re-drive a dead (or stuck) delivery with fresh attempts',
+    security: ADMIN_OR_KEY,
+    tag: 'outbound',
+  },
+
   'GET /ux/widget.js': { summary: 'The chat widget script to embed', security: ['none'], tag: 'ux' },
   'GET /ux/assets/:file': {
     summary: 'Static assets of the widget and the agent console',
