@@ -205,12 +205,32 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     tag: 'interactions',
   },
   'POST /nexus/v3/interactions/:id/route': {
-    summary: 'Place the interaction in a queue or with an agent (external router)',
+    summary: 'Place the interaction in a queue, with an agent (external router) or back with a bot',
     security: ['apiKey'],
     tag: 'interactions',
   },
   'POST /nexus/v3/interactions/:id/done': {
     summary: 'Mark the interaction done',
+    security: ['apiKey'],
+    tag: 'interactions',
+  },
+  'POST /nexus/v3/interactions/:id/messages': {
+    summary: 'A bot reply as the Bot participant, or a handoff notice (AI connector; only while a bot owns it)',
+    security: ['apiKey'],
+    tag: 'interactions',
+  },
+  'POST /nexus/v3/interactions/:id/suggestions': {
+    summary: 'Agent-assist suggestions, to the agent console only (suggestion socket event)',
+    security: ['apiKey'],
+    tag: 'interactions',
+  },
+  'GET /nexus/v3/ai/bots/:name': {
+    summary: 'A bot (Bot-<name>) for the AI connector; the secret only for cluster or nexus:ai:* keys',
+    security: ['apiKey'],
+    tag: 'interactions',
+  },
+  'GET /nexus/v3/ai/connector': {
+    summary: 'Where the AI connector target points and its signing key (cluster keys only)',
     security: ['apiKey'],
     tag: 'interactions',
   },
