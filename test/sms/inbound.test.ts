@@ -302,6 +302,36 @@ describe.each(engines())('SMS inbound details on %s engines', (engine) => {
     expect(await stored(tenant.ccid)).toEqual({ inbound: 0, conversations: 0 });
   });
 
+  it("lists a conversation's delivery states to its tenant only; a customer text lifts undelivered", async () => {
+    const { tenant, channelId } = await tenantWith(asyncH);
+    const other = await createTenant(t);
+    const from = phone();
+    const id = `d-${randomUUID()}`;
+    await asyncH.inbound(t, tenant, channelId, { id, from, text: 'hi' });
+    const [{ conversation_id: conv }] = await q(
+      'SELECT conversation_id FROM sms_inbound WHERE provider_message_id = $1',
+      [id],
+    );
+    asyncH.server.failNext(1, 400);
+    const sent = await t.nexus.chat.append(conv, { from: AGENT, text: 'refused' });
+    await eventually(async () => expect((await t.nexus.chat.get(conv))?.state).toBe('undelivered'));
+    const path = `/nexus/v3/sms/${tenant.ccid}/conversations/${conv}/deliveries`;
+    const r = await api(t.url, 'GET', path, { headers: { 'x-api-key': tenant.apiKey } });
+    expect(r.status).toBe(200);
+    expect(r.body.data.deliveries).toEqual([
+      expect.objectContaining({ messageId: sent.id, seq: sent.seq, service: 'Async', state: 'failed' }),
+    ]);
+    expect((await api(t.url, 'GET', path, { headers: { 'x-api-key': other.apiKey } })).status).toBe(403);
+    const otherPath = `/nexus/v3/sms/${other.ccid}/conversations/${conv}/deliveries`;
+    expect((await api(t.url, 'GET', otherPath, { headers: { 'x-api-key': other.apiKey } })).status).toBe(404);
+
+    expect(
+      (await asyncH.inbound(t, tenant, channelId, { id: `d-${randomUUID()}`, from, text: 'still there?' }))
+        .status,
+    ).toBe(200);
+    expect((await t.nexus.chat.get(conv))?.state).not.toBe('undelivered');
+  });
+
   it('never writes a provider secret to the log', async () => {
     const text = logs.text();
     expect(text.length).toBeGreaterThan(0);

@@ -270,6 +270,11 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     security: ['providerSignature'],
     tag: 'providers',
   },
+  'GET /nexus/v3/sms/:ccid/conversations/:conversationId/deliveries': {
+    summary: 'Delivery state of each SMS sent in a conversation',
+    security: ['apiKey'],
+    tag: 'providers',
+  },
 
   'POST /nexus/v3/outbound/:ccid/messages': {
     summary: 'Campaigns: send an SMS or email through a channel; answers data.messageId (queued)',

@@ -182,6 +182,8 @@ export class SmsChannels {
         conversationId: thread.conversationId,
         messageId: appended.id,
       });
+      // The customer is there after all: a conversation marked undelivered is live again.
+      await this.liftUndelivered(thread.conversationId, ccid);
       return { duplicate: appended.duplicate, conversationId: thread.conversationId, messageId: appended.id };
     });
   }
@@ -344,15 +346,17 @@ export class SmsChannels {
     }
     await this.changed(out);
     // A re-driven SMS got through: the conversation is no longer undelivered.
-    if (!isFinalFailure(out.state)) {
-      const conv = await this.deps.chat.get(out.conversationId, out.ccid);
-      if (conv?.state === 'undelivered') {
-        await this.deps.chat.setState(out.conversationId, {
-          state: conv.agentId ? 'assigned' : 'queued',
-          ifState: ['undelivered'],
-        });
-      }
-    }
+    if (!isFinalFailure(out.state)) await this.liftUndelivered(out.conversationId, out.ccid);
+  }
+
+  /** An `undelivered` conversation goes back to its agent (or its queue). */
+  private async liftUndelivered(conversationId: string, ccid: string): Promise<void> {
+    const conv = await this.deps.chat.get(conversationId, ccid);
+    if (conv?.state !== 'undelivered') return;
+    await this.deps.chat.setState(conversationId, {
+      state: conv.agentId ? 'assigned' : 'queued',
+      ifState: ['undelivered'],
+    });
   }
 
   /** A delivery state changed: the agents see it, the bus hears it, a final failure marks the conversation. */

@@ -13,10 +13,14 @@
  *   over the public URL (`nexus.fqdn`, else the URL of the request itself).
  *
  * Nothing is stored before the request verifies; a refused one is a 401 with a catalog code.
+ *
+ * And one read: `GET /nexus/v3/sms/{ccid}/conversations/{conversationId}/deliveries`, the delivery
+ * state of each SMS of a conversation (`nexus:interactions:read`), for consoles that (re)join.
  */
 import { randomUUID } from 'node:crypto';
 import { channelByChannelId } from '../../gateway/channels/store.js';
 import type { ChannelRecord } from '../../gateway/channels/types.js';
+import { PERMISSIONS } from '../../gateway/auth/permissions.js';
 import type { GatewayDeps, RouteModule } from '../../gateway/deps.js';
 import { AppError } from '../../shared/errors.js';
 import type { Router } from '../../shared/http/router.js';
@@ -272,6 +276,29 @@ export const smsRoutes: RouteModule = (router: Router, deps: GatewayDeps) => {
     },
     { body: ['form', 'raw'] },
   );
+
+  // ---- delivery states, for agent consoles that (re)join and for operators -------------------
+
+  router.get('/nexus/v3/sms/:ccid/conversations/:conversationId/deliveries', async (ctx) => {
+    const ccid = ccidParam(ctx.params.ccid);
+    await deps.auth.require(ctx, { permission: PERMISSIONS.interactionsRead, ccid });
+    const conversationId = ctx.params.conversationId ?? '';
+    if (!(await deps.chat.get(conversationId, ccid))) throw new AppError('CONVERSATION_NOT_FOUND');
+    const rows = await sms.store.listOutbound(ccid, conversationId);
+    return {
+      data: {
+        deliveries: rows.map((r) => ({
+          messageId: r.messageId,
+          seq: r.seq,
+          service: r.service,
+          state: r.state,
+          ...(r.providerMessageId ? { providerMessageId: r.providerMessageId } : {}),
+          ...(r.error ? { error: r.error } : {}),
+          updated: r.updated,
+        })),
+      },
+    };
+  });
 
   log.debug('SMS provider routes registered');
 };

@@ -170,6 +170,18 @@ export class SmsStore {
     return r.rows[0] ? toOutbound(r.rows[0]) : undefined;
   }
 
+  /** The SMS of a conversation, in seq order. */
+  async listOutbound(
+    ccid: string,
+    conversationId: string,
+  ): Promise<Array<OutboundRow & { updated: string }>> {
+    const r = await this.db.query(
+      'SELECT * FROM sms_outbound WHERE ccid = $1 AND conversation_id = $2 ORDER BY seq LIMIT 1000',
+      [ccid, conversationId],
+    );
+    return r.rows.map((x) => ({ ...toOutbound(x), updated: new Date(x.updated_at).toISOString() }));
+  }
+
   /**
    * The send's outcome: the provider id and the state it reported, never moving the state back
    * (a receipt may have been faster than the send's answer), except over our own dead letter: a
