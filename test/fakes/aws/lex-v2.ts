@@ -23,10 +23,12 @@ export interface LexQuery {
   sessionState?: unknown;
 }
 
-/** A Lex answer (`messages`, `sessionState`, `interpretations`), or an AWS error to answer with. */
+/** A Lex answer (`messages`, `sessionState`, `interpretations`), an AWS error to answer with, or a hang. */
 export type LexAnswer =
   | { messages?: unknown[]; sessionState?: Record<string, unknown>; interpretations?: unknown[] }
-  | { error: { status: number; type: string; message: string } };
+  | { error: { status: number; type: string; message: string } }
+  /** Never answer (until the fake closes). */
+  | { hang: true };
 
 export interface LexRecorded {
   method: string;
@@ -130,6 +132,7 @@ export async function startLexFake(opts: {
       }
       rec.query = query;
       const answer = opts.script(query);
+      if ('hang' in answer) return;
       if ('error' in answer) return fail(answer.error.status, answer.error.type, answer.error.message);
       const sessionState = answer.sessionState ?? { dialogAction: { type: 'ElicitIntent' } };
       if (op === 'text') {

@@ -22,8 +22,8 @@ export interface CxQuery {
   parameters?: unknown;
 }
 
-/** A `DetectIntentResponse` in the client's shape (structs as `toStruct`), or a gRPC failure. */
-export type CxScript = (q: CxQuery) => Record<string, unknown> | GrpcFailure;
+/** A `DetectIntentResponse` in the client's shape (structs as `toStruct`), a gRPC failure, or `hang`. */
+export type CxScript = (q: CxQuery) => Record<string, unknown> | GrpcFailure | 'hang';
 
 export interface DialogflowCxFake extends GrpcFake {
   /** Every DetectIntent request, decoded. */
@@ -68,6 +68,8 @@ export async function startDialogflowCxFake(script: CxScript): Promise<Dialogflo
       else return cb({ code: grpc.status.INVALID_ARGUMENT, details: 'queryInput has no input' });
       if (req.queryParams?.parameters) q.parameters = req.queryParams.parameters;
       const answer = script(q);
+      // A Dialogflow that never answers: the call stays open until the client's deadline.
+      if (answer === 'hang') return;
       if (isFailure(answer)) return cb({ code: answer.code, details: answer.details });
       const queryResult = {
         languageCode: q.languageCode,

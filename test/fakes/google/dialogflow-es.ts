@@ -22,8 +22,8 @@ export interface EsQuery {
   parameters?: unknown;
 }
 
-/** A `DetectIntentResponse` in the client's shape (structs as `toStruct`), or a gRPC failure. */
-export type EsScript = (q: EsQuery) => Record<string, unknown> | GrpcFailure;
+/** A `DetectIntentResponse` in the client's shape (structs as `toStruct`), a gRPC failure, or `hang`. */
+export type EsScript = (q: EsQuery) => Record<string, unknown> | GrpcFailure | 'hang';
 
 export interface DialogflowEsFake extends GrpcFake {
   readonly requests: any[];
@@ -79,6 +79,8 @@ export async function startDialogflowEsFake(script: EsScript): Promise<Dialogflo
         if (qi.event.parameters) q.parameters = qi.event.parameters;
       } else return cb({ code: grpc.status.INVALID_ARGUMENT, details: 'queryInput has no input' });
       const answer = script(q);
+      // A Dialogflow that never answers: the call stays open until the client's deadline.
+      if (answer === 'hang') return;
       if (isFailure(answer)) return cb({ code: answer.code, details: answer.details });
       const queryResult = {
         queryText: q.text,
