@@ -11,6 +11,7 @@ import { type PorticoFake, startPorticoFake } from '../fakes/email/portico.js';
 import { startSparkPostFake } from '../fakes/email/sparkpost.js';
 import type { EmailFake } from '../fakes/email/types.js';
 import { engines } from '../helpers/engines.js';
+import { collectLogs } from '../helpers/logs.js';
 import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
 import { createApiKey, createTenant, keyHeaders, type TestTenant } from '../helpers/tenants.js';
 import { outboxOutcome, receipts } from './receipts.js';
@@ -85,8 +86,13 @@ const PROVIDERS: Provider[] = [
 describe.each(engines())('outbound email campaigns (%s)', (engine) => {
   let t: TestNexus;
   let events: ReturnType<typeof receipts>;
+  const logs = collectLogs();
   beforeAll(async () => {
-    t = await startNexus({ engine, nexus: { plugins: { callTimeoutMs: 2000, circuitFailures: 50 } } });
+    t = await startNexus({
+      engine,
+      logDestination: logs.stream,
+      nexus: { plugins: { callTimeoutMs: 2000, circuitFailures: 50 } },
+    });
     events = receipts(t);
   });
   afterAll(async () => {
@@ -373,5 +379,10 @@ describe.each(engines())('outbound email campaigns (%s)', (engine) => {
       });
       expect(outboxByCampaignKey.status).toBe(403);
     });
+  });
+  it('never logs a provider secret (debug level, every provider, failures included)', () => {
+    const text = logs.text();
+    expect(text.length).toBeGreaterThan(0);
+    for (const secret of [KEY, HOOK_SECRET, IDP_SECRET, 'api-secret']) expect(text).not.toContain(secret);
   });
 });

@@ -21,16 +21,19 @@ const config = z.object({
       ),
     })
     .catchall(z.unknown()),
-  secret: z.object({
-    channels: z.array(
-      z
-        .object({
-          channelId: z.string(),
-          webhook: z.object({ secret: secret(z.string().min(1)) }),
-        })
-        .passthrough(),
-    ),
-  }),
+  // All of it is secret (the redaction of logged configs does not look inside arrays).
+  secret: secret(
+    z.object({
+      channels: z.array(
+        z
+          .object({
+            channelId: z.string(),
+            webhook: z.object({ secret: secret(z.string().min(1)) }),
+          })
+          .passthrough(),
+      ),
+    }),
+  ),
 });
 
 export const ASYNC_TIMEOUT_MS = 10_000;
