@@ -176,6 +176,10 @@ export class AiConnector {
     if (!message || !event.conversationId) return [];
     if (message.from.type !== 'Customer' || message.visibility !== 'all') return [];
     if (message.type !== 'Text' && message.type !== 'File' && message.type !== 'Rich') return [];
+    // One round trip inside the commit: the conversation, its bot (the bot it was routed back to,
+    // named by a System notice, wins over the endpoint's), the bot's agent-assist flag, and whether
+    // the tenant registered a target. Tenant data is compared as JSON, never cast: a bad value must
+    // not fail the message's transaction.
     const r = await q.query<{
       state: string;
       endpoint: string;
@@ -183,39 +187,30 @@ export class AiConnector {
       agent_id: string | null;
       channel: string;
       bot: string | null;
+      assist: boolean;
+      has_target: boolean;
     }>(
-      // The bot a conversation was routed back to (a System notice) wins over the endpoint's.
-      `SELECT c.state, c.endpoint, c.queue, c.agent_id, c.channel,
-              COALESCE((SELECT m.content->>'bot' FROM messages m
-                         WHERE m.conversation_id = c.id AND m.type = 'Notice' AND m.from_type = 'System'
-                           AND m.content->>'notice' = 'bot'
-                         ORDER BY m.seq DESC LIMIT 1), e.bot) AS bot
+      `SELECT c.state, c.endpoint, c.queue, c.agent_id, c.channel, b.bot,
+              EXISTS (SELECT 1 FROM services s WHERE s.ccid = c.ccid AND s.name = 'Bot-' || b.bot
+                         AND s.data->'agentAssist' = 'true'::jsonb) AS assist,
+              EXISTS (SELECT 1 FROM services s WHERE s.ccid = c.ccid AND s.name = $3) AS has_target
          FROM conversations c
          LEFT JOIN chat_endpoints e ON e.ccid = c.ccid AND e.endpoint = c.endpoint
-        WHERE c.id = $1 AND c.ccid = $2`,
-      [event.conversationId, event.ccid],
+         CROSS JOIN LATERAL (
+           SELECT COALESCE((SELECT m.content->>'bot' FROM messages m
+                             WHERE m.conversation_id = c.id AND m.type = 'Notice' AND m.from_type = 'System'
+                               AND m.content->>'notice' = 'bot'
+                             ORDER BY m.seq DESC LIMIT 1), e.bot) AS bot
+         ) b
+        WHERE c.id = $1 AND c.ccid = $2 AND c.state IN ('bot', 'assigned')`,
+      [event.conversationId, event.ccid, AI_CONNECTOR_SERVICE],
     );
     const c = r.rows[0];
     if (!c) return [];
-    let mode: 'bot' | 'assist';
-    if (c.state === 'bot') mode = 'bot';
-    else if (c.state === 'assigned' && c.bot) {
-      const s = await q.query<{ assist: boolean | null }>(
-        `SELECT (data->>'agentAssist')::boolean AS assist FROM services WHERE ccid = $1 AND name = $2`,
-        [event.ccid, `Bot-${c.bot}`],
-      );
-      if (!s.rows[0]?.assist) return [];
-      mode = 'assist';
-    } else return [];
-    const hasTarget =
-      this.fallback ||
-      (
-        await q.query('SELECT 1 FROM services WHERE ccid = $1 AND name = $2', [
-          event.ccid,
-          AI_CONNECTOR_SERVICE,
-        ])
-      ).rowCount;
-    if (!hasTarget) {
+    const mode: 'bot' | 'assist' | undefined =
+      c.state === 'bot' ? 'bot' : c.state === 'assigned' && c.bot && c.assist ? 'assist' : undefined;
+    if (!mode) return [];
+    if (!c.has_target && !this.fallback) {
       this.deps.log.debug({ ccid: event.ccid }, 'no AI connector registered; message not sent to a bot');
       return [];
     }
