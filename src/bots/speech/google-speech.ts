@@ -90,6 +90,8 @@ export function createGoogleSpeech(opts: GoogleSpeechOptions): SpeechToText {
   const endpoint = opts.apiEndpoint ?? 'speech.googleapis.com';
   const m = /^(.*):(\d+)$/.exec(endpoint);
   const client = new SpeechClient({
+    // Given to google-auth too, so it never goes looking for other credentials (a GCE metadata server).
+    apiKey: opts.apiKey,
     apiEndpoint: m ? m[1] : endpoint,
     port: opts.port ?? (m ? Number(m[2]) : 443),
     sslCreds: opts.plaintext ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(),
