@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- <scenario…|--quick|--smoke> [--json FILE] [options]`
  *
- *   scenarios   relay, latency, idle_memory, resume, durable (several allowed); --quick or --smoke run all
+ *   scenarios   relay, latency, idle_memory, resume, durable (several allowed); --quick or --smoke run these five;
+ *               settings (compression, msgpack parser, group-commit window) runs only when named
  *   --quick     every scenario, sized to finish in under 5 minutes on 2 cores
  *   --smoke     every scenario at a tiny size (CI: the harness still runs; no timing meaning)
  *   --size S    smoke | quick | full (default full for named scenarios)
@@ -26,11 +27,15 @@ import {
   profilesIn,
   relayAndLatency,
   resumeScenario,
+  settingsScenario,
 } from './scenarios.js';
 import { SIZES, type Sizes } from './sizes.js';
 
+/** The issue's five scenarios: what --quick, --smoke and `all` run. */
 const ALL = ['relay', 'latency', 'idle_memory', 'resume', 'durable'] as const;
-type Scenario = (typeof ALL)[number];
+/** Named only: the settings comparison (compression, parser, group-commit window). */
+const EXTRA = ['settings'] as const;
+type Scenario = (typeof ALL)[number] | (typeof EXTRA)[number];
 
 export interface CliOptions {
   scenarios: Scenario[];
@@ -106,9 +111,9 @@ export function parseArgs(argv: string[]): CliOptions {
       for (const p of path.slice(0, -1)) cur = cur[p] ??= {};
       cur[path[path.length - 1]] = v;
     } else if (a === 'all') o.scenarios = [...ALL];
-    else if ((ALL as readonly string[]).includes(a)) {
+    else if ((ALL as readonly string[]).includes(a) || (EXTRA as readonly string[]).includes(a)) {
       if (!o.scenarios.includes(a as Scenario)) o.scenarios.push(a as Scenario);
-    } else throw new Error(`unknown argument ${a} (scenarios: ${ALL.join(', ')})`);
+    } else throw new Error(`unknown argument ${a} (scenarios: ${[...ALL, ...EXTRA].join(', ')})`);
   }
   if (!o.scenarios.length) throw new Error(`name a scenario (${ALL.join(', ')}) or --quick`);
   if (!sized) o.size = 'full';
@@ -148,6 +153,7 @@ export async function runBench(
     if (o.scenarios.includes('idle_memory')) c.idle = await idleMemory(ctx);
     if (o.scenarios.includes('resume')) c.resume = await resumeScenario(ctx);
     if (o.scenarios.includes('durable')) c.durable = await durableScenario(ctx);
+    if (o.scenarios.includes('settings')) c.settings = await settingsScenario(ctx);
     const profiles = profilesIn(profileDir);
     if (profiles.length) c.profiles = profiles;
   } finally {

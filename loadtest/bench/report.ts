@@ -6,7 +6,7 @@
 import { cpus, loadavg, totalmem } from 'node:os';
 import type { TargetKind } from './gen/targets.js';
 import type { ProfileSummary } from './profile.js';
-import type { IdleResult, RampResult, StepResult } from './scenarios.js';
+import type { IdleResult, RampResult, SettingsResult, StepResult } from './scenarios.js';
 
 export interface TargetCheck {
   scenario: string;
@@ -24,6 +24,7 @@ export interface Collected {
   resume?: Record<string, any>;
   durable?: { gateway: Record<string, any>; pg_batch: Record<string, any> };
   profiles?: ProfileSummary[];
+  settings?: SettingsResult;
 }
 
 export interface RunInfo {
@@ -299,8 +300,35 @@ export function markdown(rep: Report): string {
   }
   if (d.durable) {
     L.push(
-      `Durable: gateway ${d.durable.gateway.msgs_per_s} acked msg/s (ack p99 ${d.durable.gateway.ack_latency.p99_ms} ms); raw batched INSERT ${d.durable.pg_batch.rows_per_s} rows/s (${d.durable.pg_batch.batch} rows per statement, ${d.durable.pg_batch.concurrency} connections, into copies of \`${d.durable.pg_batch.table}\`).`,
+      `Durable: gateway ${d.durable.gateway.msgs_per_s} acked msg/s (ack p99 ${d.durable.gateway.ack_latency.p99_ms} ms; ${d.durable.gateway.commits?.batches} group commits of ${d.durable.gateway.commits?.mean_batch} messages, ${d.durable.gateway.commits?.mean_commit_ms} ms each, writer busy ${Math.round((d.durable.gateway.commits?.busy_fraction ?? 0) * 100)}% of the time); raw batched INSERT ${d.durable.pg_batch.rows_per_s} rows/s (${d.durable.pg_batch.batch} rows per statement, ${d.durable.pg_batch.concurrency} connections, into copies of \`${d.durable.pg_batch.table}\`).`,
     );
+    L.push('');
+  }
+  if (d.settings) {
+    const st = d.settings;
+    L.push(
+      `Settings, plain socket.io relay at ${st.rate} msg/s (socket.io-client on both sides; deflate with threshold 0):`,
+    );
+    L.push('');
+    L.push('| parser | per-message deflate | server µs CPU / msg | p50 ms | p99 ms |');
+    L.push('|---|---|---|---|---|');
+    for (const v of st.socketio)
+      L.push(
+        `| ${v.parser} | ${v.deflate ? 'on' : 'off'} | ${v.server_us_per_msg} | ${v.p50_ms} | ${v.p99_ms} |`,
+      );
+    L.push('');
+    L.push(
+      `Settings, gateway group-commit window (\`chat.commitWindowMs\`), latency at ${st.rate} msg/s and closed-loop acks:`,
+    );
+    L.push('');
+    L.push(
+      '| window ms | p50 ms | p99 ms | server µs CPU / msg | acked msg/s (closed loop) | mean batch | mean commit ms |',
+    );
+    L.push('|---|---|---|---|---|---|---|');
+    for (const w of st.commitWindow)
+      L.push(
+        `| ${w.window_ms} | ${w.p50_ms} | ${w.p99_ms} | ${w.server_us_per_msg} | ${w.acked_msgs_per_s} | ${w.mean_batch} | ${w.mean_commit_ms} |`,
+      );
     L.push('');
   }
   for (const n of rep.notes) L.push(`- ${n}`);

@@ -32,9 +32,13 @@ const SERVER_SCRIPT: Record<TargetKind, string> = {
   gateway: './servers/gateway.ts',
 };
 
-export async function startServer(ctx: Ctx, kind: TargetKind): Promise<Child> {
-  if (kind !== 'gateway') return Child.start(kind, SERVER_SCRIPT[kind]);
-  const config = deepMerge(ctx.env.nexusConfig(), ctx.gatewayOverrides);
+export async function startServer(
+  ctx: Ctx,
+  kind: TargetKind,
+  opts: { env?: Record<string, string>; overrides?: Record<string, unknown> } = {},
+): Promise<Child> {
+  if (kind !== 'gateway') return Child.start(kind, SERVER_SCRIPT[kind], { env: opts.env });
+  const config = deepMerge(deepMerge(ctx.env.nexusConfig(), ctx.gatewayOverrides), opts.overrides ?? {});
   return Child.start('gateway', SERVER_SCRIPT.gateway, {
     env: { BENCH_NEXUS_CONFIG: JSON.stringify(config) },
     readyTimeoutMs: 120_000,
@@ -417,6 +421,7 @@ export async function durableScenario(ctx: Ctx) {
       ),
     );
     const m = meter(ctx, server, gens);
+    const before = await server.call('commitStats');
     let stop = await m.start();
     const parts = await profiled(ctx, server, 'durable', () =>
       Promise.all(
@@ -426,6 +431,16 @@ export async function durableScenario(ctx: Ctx) {
       ),
     );
     const gatewayCpu = await stop();
+    const after = await server.call('commitStats');
+    const batches = after.batches - before.batches;
+    // How the group commit behaved: a writer with one transaction in flight carries at most
+    // (messages per batch) / (transaction time) messages per second.
+    const commits = {
+      batches,
+      mean_batch: batches ? round((after.messages - before.messages) / batches, 1) : 0,
+      mean_commit_ms: batches ? round((after.commit_ms - before.commit_ms) / batches, 1) : 0,
+      busy_fraction: round((after.commit_ms - before.commit_ms) / 1000 / (s.durationMs / 1000), 2),
+    };
     const acked = parts.reduce((a, p) => a + p.acked, 0);
     const seconds = Math.max(...parts.map((p) => p.seconds));
     const gateway = {
@@ -434,9 +449,12 @@ export async function durableScenario(ctx: Ctx) {
       seconds: round(seconds, 2),
       msgs_per_s: Math.round(acked / seconds),
       ack_latency: summarize(merge(parts.map((p) => p.ackHist))),
+      commits,
       cpu: gatewayCpu,
     };
-    ctx.log(`  gateway: ${gateway.msgs_per_s} acked msg/s (p99 ack ${gateway.ack_latency.p99_ms} ms)`);
+    ctx.log(
+      `  gateway: ${gateway.msgs_per_s} acked msg/s (p99 ack ${gateway.ack_latency.p99_ms} ms; ${commits.batches} commits of ${commits.mean_batch} messages, ${commits.mean_commit_ms} ms each)`,
+    );
     for (const g of gens) await g.call('close', {}, 60_000).catch(() => undefined);
 
     // The baseline inserts the same rows into the same database, as fast as multi-row INSERTs go.
@@ -482,6 +500,104 @@ export function profilesIn(dir: string | undefined): ProfileSummary[] {
     return [];
   }
   return files.map((f) => ({ ...summarizeProfile(join(dir, f)), phase: f.slice(8, -'.cpuprofile'.length) }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// settings: what compression, the msgpack parser and the group-commit window cost
+
+export interface SettingsResult {
+  rate: number;
+  socketio: Array<{
+    parser: 'json' | 'msgpack';
+    deflate: boolean;
+    server_us_per_msg: number;
+    p50_ms: number;
+    p99_ms: number;
+  }>;
+  commitWindow: Array<{
+    window_ms: number;
+    p50_ms: number;
+    p99_ms: number;
+    server_us_per_msg: number;
+    acked_msgs_per_s: number;
+    mean_batch: number;
+    mean_commit_ms: number;
+  }>;
+}
+
+/**
+ * The gateway does not expose compression or the parser, so those two are measured where a team
+ * would switch them, on the plain socket.io relay (driven by the real socket.io-client); the
+ * group-commit window is the gateway's own `chat.commitWindowMs`.
+ */
+export async function settingsScenario(ctx: Ctx): Promise<SettingsResult> {
+  const s = ctx.sizes.settings;
+  const out: SettingsResult = { rate: s.rate, socketio: [], commitWindow: [] };
+  for (const parser of ['json', 'msgpack'] as const) {
+    for (const deflate of [false, true]) {
+      ctx.log(`settings: socket.io relay, parser ${parser}, deflate ${deflate ? 'on' : 'off'}`);
+      const server = await startServer(ctx, 'socketio', {
+        env: { BENCH_SIO_PARSER: parser, BENCH_SIO_DEFLATE: deflate ? '1' : '0' },
+      });
+      const gens = await startGenerators(1);
+      const r = { server, gens };
+      try {
+        await gens[0].call('open', {
+          kind: 'socketio',
+          url: server.info.url,
+          conversations: s.conversations,
+          lib: { msgpack: parser === 'msgpack', deflate },
+        });
+        await runStep(ctx, r, s.rate, s.warmupMs);
+        const st = await runStep(ctx, r, s.rate, s.durationMs);
+        out.socketio.push({
+          parser,
+          deflate,
+          server_us_per_msg: st.server_cpu_us_per_msg,
+          p50_ms: st.latency.p50_ms,
+          p99_ms: st.latency.p99_ms,
+        });
+      } finally {
+        await stopAll(r);
+      }
+    }
+  }
+  for (const windowMs of s.windows) {
+    ctx.log(`settings: gateway, chat.commitWindowMs ${windowMs}`);
+    const server = await startServer(ctx, 'gateway', { overrides: { chat: { commitWindowMs: windowMs } } });
+    const gens = await startGenerators(1);
+    const r = { server, gens };
+    try {
+      const [tenant] = await createTenant(server, 1);
+      await gens[0].call(
+        'open',
+        { kind: 'gateway', url: server.info.url, tenant, conversations: s.conversations, perAgent: 1 },
+        600_000,
+      );
+      await runStep(ctx, r, s.rate, s.warmupMs);
+      const st = await runStep(ctx, r, s.rate, s.durationMs);
+      const before = await server.call('commitStats');
+      const d = await gens[0].call(
+        'durable',
+        { durationMs: s.durationMs, window: 4 },
+        s.durationMs + 120_000,
+      );
+      const after = await server.call('commitStats');
+      const batches = after.batches - before.batches;
+      out.commitWindow.push({
+        window_ms: windowMs,
+        p50_ms: st.latency.p50_ms,
+        p99_ms: st.latency.p99_ms,
+        server_us_per_msg: st.server_cpu_us_per_msg,
+        acked_msgs_per_s: Math.round(d.acked / d.seconds),
+        mean_batch: batches ? round((after.messages - before.messages) / batches, 1) : 0,
+        mean_commit_ms: batches ? round((after.commit_ms - before.commit_ms) / batches, 1) : 0,
+      });
+    } finally {
+      await stopAll(r);
+    }
+  }
+  return out;
 }
 
 export function deepMerge(a: any, b: any): any {

@@ -27,6 +27,7 @@ export interface Sizes {
     drainMs: number;
   };
   durable: { conversations: number; perAgent: number; window: number; durationMs: number; pgBatch: number };
+  settings: { conversations: number; rate: number; warmupMs: number; durationMs: number; windows: number[] };
 }
 
 export const SIZES: Record<Sizes['name'], Sizes> = {
@@ -48,6 +49,7 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
     idle: { connections: 20 },
     resume: { customers: 6, perAgent: 3, agentRate: 30, beforeDropMs: 500, afterDropMs: 500, drainMs: 5000 },
     durable: { conversations: 4, perAgent: 2, window: 2, durationMs: 500, pgBatch: 50 },
+    settings: { conversations: 2, rate: 20, warmupMs: 200, durationMs: 300, windows: [0, 2] },
   },
   quick: {
     name: 'quick',
@@ -74,6 +76,7 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
       drainMs: 15_000,
     },
     durable: { conversations: 200, perAgent: 20, window: 4, durationMs: 5000, pgBatch: 100 },
+    settings: { conversations: 50, rate: 200, warmupMs: 1000, durationMs: 3000, windows: [0, 2, 10] },
   },
   full: {
     name: 'full',
@@ -100,5 +103,12 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
       drainMs: 60_000,
     },
     durable: { conversations: 1000, perAgent: 50, window: 4, durationMs: 20_000, pgBatch: 100 },
+    settings: {
+      conversations: 200,
+      rate: 500,
+      warmupMs: 3000,
+      durationMs: 10_000,
+      windows: [0, 2, 5, 10, 25],
+    },
   },
 };

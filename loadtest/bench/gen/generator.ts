@@ -8,6 +8,7 @@ import type WebSocket from 'ws';
 import { encode, newHistogram, recordMs } from '../hist.js';
 import { serve } from '../ipc.js';
 import { openRaw, pool } from './clients.js';
+import type { LibClientOptions } from './targets.js';
 import {
   createTarget,
   type GatewayTenant,
@@ -44,11 +45,13 @@ interface OpenArgs {
   tenant?: GatewayTenant;
   conversations: number;
   perAgent?: number;
+  /** socket.io only: drive it with socket.io-client and these settings instead of the wire helpers. */
+  lib?: LibClientOptions;
 }
 
 async function open(a: OpenArgs) {
   target?.close();
-  target = createTarget(a.kind, a.url, events, a.tenant);
+  target = createTarget(a.kind, a.url, events, a.tenant, a.lib);
   const t0 = performance.now();
   await target.open(a.conversations, a.perAgent ?? 1);
   return { conversations: target.size, setupSeconds: (performance.now() - t0) / 1000 };

@@ -7,7 +7,14 @@
  */
 import type WebSocket from 'ws';
 import { decodeFrame, encodeEvent } from '../../k6/lib/socketio.js';
-import { openRaw, pool, rest, SioClient } from './clients.js';
+import {
+  type ManagerOptions,
+  type Socket as ClientSocket,
+  io as ioClient,
+  type SocketOptions,
+} from 'socket.io-client';
+import * as msgpackParser from 'socket.io-msgpack-parser';
+import { openRaw, pool, rest, SOCKET_PATH, SioClient } from './clients.js';
 
 export type TargetKind = 'uws' | 'socketio' | 'gateway';
 
@@ -40,13 +47,21 @@ export interface RelayTarget {
   close(): void;
 }
 
+/** The real socket.io-client, for the settings that the wire helpers do not speak (msgpack, deflate). */
+export interface LibClientOptions {
+  msgpack: boolean;
+  deflate: boolean;
+}
+
 export function createTarget(
   kind: TargetKind,
   url: string,
   ev: TargetEvents,
   tenant?: GatewayTenant,
+  lib?: LibClientOptions,
 ): RelayTarget {
   if (kind === 'uws') return new UwsTarget(url, ev);
+  if (kind === 'socketio' && lib) return new SocketIoLibTarget(url, ev, lib);
   if (kind === 'socketio') return new SocketIoTarget(url, ev);
   if (!tenant) throw new Error('the gateway target needs a tenant');
   return new GatewayTarget(url, ev, tenant);
@@ -129,6 +144,73 @@ class SocketIoTarget implements RelayTarget {
 
   close(): void {
     for (const s of [...this.customers, ...this.agents]) s.terminate();
+  }
+}
+
+class SocketIoLibTarget implements RelayTarget {
+  readonly kind = 'socketio';
+  private customers: ClientSocket[] = [];
+  private agents: ClientSocket[] = [];
+  constructor(
+    private readonly url: string,
+    private readonly ev: TargetEvents,
+    private readonly lib: LibClientOptions,
+  ) {}
+
+  get size() {
+    return this.customers.length;
+  }
+
+  private async connect(nsp: string, pair: number): Promise<ClientSocket> {
+    const s = ioClient(`${this.url}${nsp}`, {
+      path: SOCKET_PATH,
+      transports: ['websocket'],
+      forceNew: true,
+      reconnection: false,
+      auth: { pair: String(pair) },
+      parser: this.lib.msgpack ? msgpackParser : undefined,
+      // Threshold 0: every frame is compressed, which is what the setting costs at its most.
+      perMessageDeflate: this.lib.deflate ? { threshold: 0 } : false,
+    } as Partial<ManagerOptions & SocketOptions>);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${nsp}: no connect within 30 s`)), 30_000);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      s.once('connect_error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      s.once('disconnect', (why) => {
+        clearTimeout(timer);
+        reject(new Error(`${nsp}: disconnected before connecting (${why})`));
+      });
+    });
+    return s;
+  }
+
+  async open(n: number): Promise<void> {
+    const start = this.customers.length;
+    const idx = Array.from({ length: n }, (_, k) => start + k);
+    await pool(idx, 50, async (i) => {
+      const a = await this.connect('/agent', i);
+      a.on('message', (m: any) => {
+        if (m?.clientMessageId) this.ev.delivered(m.clientMessageId);
+      });
+      this.agents[i] = a;
+      this.customers[i] = await this.connect('/consumer', i);
+    });
+  }
+
+  send(i: number, clientMessageId: string): void {
+    this.customers[i].emit('message.send', { clientMessageId, type: 'Text', text: TEXT }, (a: any) =>
+      this.ev.acked(clientMessageId, a?.ok === true),
+    );
+  }
+
+  close(): void {
+    for (const s of [...this.customers, ...this.agents]) s.disconnect();
   }
 }
 

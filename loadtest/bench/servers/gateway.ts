@@ -20,9 +20,27 @@ await nexus.start();
 
 let profiler: Session | undefined;
 
+/** Totals of the group-commit histograms: the harness takes deltas around a phase. */
+async function commitStats() {
+  const metrics = (await nexus.registry.getMetricsAsJSON()) as Array<{
+    name: string;
+    values: Array<{ metricName?: string; value: number }>;
+  }>;
+  const total = (name: string, suffix: string) =>
+    (metrics.find((m) => m.name === name)?.values ?? [])
+      .filter((v) => v.metricName === `${name}${suffix}`)
+      .reduce((a, v) => a + v.value, 0);
+  return {
+    batches: total('nexus_chat_commit_batch_size', '_count'),
+    messages: total('nexus_chat_commit_batch_size', '_sum'),
+    commit_ms: total('nexus_chat_commit_duration_milliseconds', '_sum'),
+  };
+}
+
 serve(
   {
     memory: () => ({ ...memoryAfterGc(), connections: nexus.io.engine.clientsCount }),
+    commitStats,
     profileStart: async () => {
       profiler = new Session();
       profiler.connect();

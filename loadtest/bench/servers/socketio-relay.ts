@@ -7,13 +7,20 @@
  */
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
+import * as msgpackParser from 'socket.io-msgpack-parser';
 import { memoryAfterGc, serve } from '../ipc.js';
+
+// The settings comparison (bench `settings`) switches the parser and per-message deflate.
+const msgpack = process.env.BENCH_SIO_PARSER === 'msgpack';
+const deflate = process.env.BENCH_SIO_DEFLATE === '1';
 
 const httpServer = createServer();
 const io = new Server(httpServer, {
   path: '/chat/v3/socket.io',
   serveClient: false,
   transports: ['websocket'],
+  ...(msgpack ? { parser: msgpackParser } : {}),
+  perMessageDeflate: deflate ? { threshold: 0 } : false,
 });
 const seqs = new Map<string, number>();
 
