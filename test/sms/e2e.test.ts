@@ -138,6 +138,9 @@ describe.each(engines())('SMS end to end on %s engines', (engine) => {
       const got = h.read(rec);
       expect(got.text).toBe('Yes, it left today.');
       expect(got.to.replace(/\D/g, '')).toBe(from);
+      // Providers that take a per-message callback are given this gateway's own URL for the tenant.
+      if (h.name === 'Twilio') expect(got.callback).toBe(`${t.url}/nexus/v3/sms/twilio/${s.tenant.ccid}`);
+      if (h.name === 'mGage') expect(got.callback).toBe(`${t.url}/nexus/v3/sms/kaleyra/${s.tenant.ccid}`);
       const u = await deliveryOf(s, sent.id, 'sent');
       expect(u).toMatchObject({ conversationId: conversation.id, seq: sent.seq });
       expect((await h.receipt(t, s.tenant, s.channelId, got.providerId, 'delivered')).status).toBe(200);

@@ -51,7 +51,7 @@ export interface SmsHarness {
   /** Outbound SMS the fake accepted, in order. */
   accepted(): Recorded[];
   /** What an accepted send carried, and the provider id the fake gave it. */
-  read(r: Recorded): { to: string; from: string; text: string; providerId: string };
+  read(r: Recorded): { to: string; from: string; text: string; providerId: string; callback?: string };
 }
 
 export interface ProvisionOptions {
@@ -271,6 +271,7 @@ export function kaleyraHarness(): SmsHarness & { fake: FakeKaleyra } {
       from: r.form.sender,
       text: r.form.body,
       providerId: r.answer.data[0].message_id,
+      callback: r.form.callback,
     }),
   };
 }
@@ -326,7 +327,13 @@ export function twilioHarness(): SmsHarness & { fake: FakeTwilio } {
         }),
       ),
     accepted: () => fake.accepted(),
-    read: (r) => ({ to: r.form.To, from: r.form.From, text: r.form.Body, providerId: r.answer.sid }),
+    read: (r) => ({
+      to: r.form.To,
+      from: r.form.From,
+      text: r.form.Body,
+      providerId: r.answer.sid,
+      callback: r.form.StatusCallback,
+    }),
   };
 }
 
