@@ -129,6 +129,46 @@ describe.each(engines())('the agent-assist webhook (%s)', (engine) => {
     expect(msgs.body.data.messages.map((m: ChatMessage) => m.text)).toContain('signed and answered');
   });
 
+  it('a webhook delivered twice (at least once) shows the reply once', async () => {
+    const session = await newSession(t, tenant);
+    rasa.script = () => ({ body: [{ text: 'only once' }] });
+    const body = eventFor(session.conversationId, 'again');
+    for (let i = 0; i < 2; i++) {
+      const r = await post('/athena/v1', body, {
+        'x-ccid': tenant.ccid,
+        'x-hub-signature': sign(body, key1),
+      });
+      expect(r.body.status.code).toBe(0);
+    }
+    const msgs = await api(t.url, 'GET', `/nexus/v3/interactions/${session.conversationId}/messages`, {
+      headers: keyHeaders(clusterKey, tenant.ccid),
+    });
+    expect(msgs.body.data.messages.filter((m: ChatMessage) => m.text === 'only once')).toHaveLength(1);
+  });
+
+  it("a tenant's signed webhook cannot reach another tenant's conversation", async () => {
+    const victim = await newSession(t, tenant);
+    const other = await createTenant(t);
+    await provision(t, other, 'WebhookTransportTarget-ai-connector', {
+      url: `${athena.url}/athena/v1/agent-assist-chat/messages`,
+      secret: { signingKey: 'other-key' },
+    });
+    await provision(t, other, 'Bot-rasa', { url: rasa.url, data: { provider: 'Webhook' } });
+    const calls = rasa.calls.length;
+    // Signed correctly by the other tenant, naming the victim's conversation.
+    const body = eventFor(victim.conversationId, 'let me in').replace(tenant.ccid, other.ccid);
+    const r = await post('/athena/v1', body, {
+      'x-ccid': other.ccid,
+      'x-hub-signature': sign(body, 'other-key'),
+    });
+    expect(r.status).toBe(422);
+    expect(rasa.calls.length).toBe(calls);
+    const msgs = await api(t.url, 'GET', `/nexus/v3/interactions/${victim.conversationId}/messages`, {
+      headers: keyHeaders(clusterKey, tenant.ccid),
+    });
+    expect(JSON.stringify(msgs.body.data.messages)).not.toContain('let me in');
+  });
+
   it('a signed body that is not an event is refused without reaching a bot', async () => {
     const calls = rasa.calls.length;
     const body = JSON.stringify({ hello: 'world' });
