@@ -332,6 +332,30 @@ describe.each(engines())('SMS inbound details on %s engines', (engine) => {
     expect((await t.nexus.chat.get(conv))?.state).not.toBe('undelivered');
   });
 
+  it("re-opens the customer's async-held conversation, and opens a new one after Done", async () => {
+    const { tenant, channelId } = await tenantWith(asyncH);
+    const from = phone();
+    const text = async (body: string) => {
+      const id = `t-${randomUUID()}`;
+      expect((await asyncH.inbound(t, tenant, channelId, { id, from, text: body })).status).toBe(200);
+      return (await q('SELECT conversation_id FROM sms_inbound WHERE provider_message_id = $1', [id]))[0]
+        .conversation_id as string;
+    };
+    const first = await text('one');
+    await t.nexus.chat.setState(first, { state: 'asynchold' });
+    expect(await text('two')).toBe(first);
+    await eventually(async () => expect((await t.nexus.chat.get(first))?.state).not.toBe('asynchold'));
+
+    const done = await api(t.url, 'POST', `/nexus/v3/interactions/${first}/done`, {
+      headers: { 'x-api-key': tenant.apiKey },
+      json: {},
+    });
+    expect(done.status).toBe(200);
+    const second = await text('three');
+    expect(second).not.toBe(first);
+    expect((await t.nexus.chat.get(second))?.channel).toBe('sms');
+  });
+
   it('never writes a provider secret to the log', async () => {
     const text = logs.text();
     expect(text.length).toBeGreaterThan(0);
