@@ -301,6 +301,63 @@ describe.each(engines())('outbound email campaigns (%s)', (engine) => {
       }
     });
 
+    it('SparkPost events (HTTP Basic: the ccid and a key) move campaign email; bad callers change nothing', async () => {
+      const campaign = await createApiKey(t, { tenant: tenant.ccid, permissions: ['nexus:outbound:send'] });
+      const r = await send(base);
+      const id = r.body.data.messageId;
+      const sent = await events.wait(id, 'sent');
+      const batch = (type: string) => [
+        {
+          msys: {
+            message_event: {
+              type,
+              transmission_id: sent.data.providerMessageId,
+              rcpt_to: 'c@example.org',
+              raw_reason: '550 5.1.1 <c@example.org>: Recipient address rejected',
+              timestamp: '1700000000',
+            },
+          },
+        },
+      ];
+      const basic = (user: string, password: string) =>
+        `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+      const post = (authorization: string | undefined, json: unknown) =>
+        api(t.url, 'POST', `/nexus/v3/email/sparkpost/${tenant.ccid}`, {
+          headers: authorization ? { authorization } : {},
+          json,
+        });
+      const other = await createTenant(t);
+      const refused = [
+        await post(undefined, batch('bounce')),
+        await post(basic(tenant.ccid, 'not-a-key'), batch('bounce')),
+        await post(basic(other.ccid, other.apiKey), batch('bounce')),
+        await post(basic(tenant.ccid, other.apiKey), batch('bounce')),
+      ];
+      expect(refused.map((x) => x.status)).toEqual([401, 401, 403, 403]);
+      const bad = await post(basic(tenant.ccid, campaign.apiKey), { not: 'an array' });
+      expect([bad.status, bad.body.status.code]).toEqual([400, 1004]);
+      const read = () =>
+        api(t.url, 'GET', `/nexus/v3/outbound/${tenant.ccid}/messages/${id}`, {
+          headers: keyHeaders(tenant.apiKey),
+        });
+      expect((await read()).body.data.state).toBe('sent');
+
+      // The test batch SparkPost sends when the webhook is created.
+      const test = await post(basic(tenant.ccid, campaign.apiKey), [{ msys: {} }]);
+      expect([test.status, test.body.data]).toEqual([200, { received: 0, matched: 0 }]);
+      const bounce = await post(basic(tenant.ccid, campaign.apiKey), batch('bounce'));
+      expect(bounce.body.data).toEqual({ received: 1, matched: 1 });
+      const undelivered = await events.wait(id, 'undelivered');
+      expect(undelivered.data.error).toMatch(/550 5\.1\.1/);
+      expect((await read()).body.data).toMatchObject({
+        state: 'undelivered',
+        error: expect.stringMatching(/550/),
+      });
+      // A repeated event changes nothing.
+      const again = await post(basic(tenant.ccid, campaign.apiKey), batch('bounce'));
+      expect(again.body.data).toEqual({ received: 1, matched: 0 });
+    });
+
     it('refuses bad requests with their codes and stores nothing', async () => {
       const before = fake.server.requests.length;
       const cases: Array<[unknown, number, number]> = [

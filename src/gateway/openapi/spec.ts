@@ -296,6 +296,11 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     security: ADMIN_OR_KEY,
     tag: 'outbound',
   },
+  'POST /nexus/v3/email/sparkpost/:ccid': {
+    summary: 'SparkPost event webhook (HTTP Basic: ccid and an API key): campaign email delivery states',
+    security: ['providerSignature'],
+    tag: 'outbound',
+  },
 
   'GET /ux/widget.js': { summary: 'The chat widget script to embed', security: ['none'], tag: 'ux' },
   'GET /ux/assets/:file': {

@@ -6,7 +6,14 @@
 import { z } from 'zod';
 import { retryableStatus } from '../http-client.js';
 import { definePlugin, secret } from '../sdk.js';
-import { type OutboundEmail, PluginError, type SendResult } from '../types.js';
+import {
+  type DeliveryState,
+  type InboundEvent,
+  type InboundRequest,
+  type OutboundEmail,
+  PluginError,
+  type SendResult,
+} from '../types.js';
 
 const config = z.object({
   url: z.string().url(),
@@ -36,6 +43,45 @@ export function transmission(msg: OutboundEmail): Record<string, unknown> {
       ...(msg.conversationId ? { conversationId: msg.conversationId } : {}),
     },
   };
+}
+
+/** SparkPost message events → our delivery states (the others, e.g. `delay`, change nothing). */
+const EVENT_STATES: Record<string, DeliveryState> = {
+  injection: 'sent',
+  delivery: 'delivered',
+  bounce: 'undelivered',
+  out_of_band: 'undelivered',
+  policy_rejection: 'failed',
+  generation_failure: 'failed',
+  generation_rejection: 'failed',
+};
+
+/**
+ * A SparkPost event webhook batch: `[{ msys: { message_event: { type, transmission_id, … } } }]`.
+ * The transmission id is the provider id `send` reported. (The route verifies the caller first.)
+ */
+export function parseSparkPostEvents(body: unknown): InboundEvent[] {
+  if (!Array.isArray(body))
+    throw new PluginError('a SparkPost event batch is a JSON array', { retryable: false, status: 400 });
+  const out: InboundEvent[] = [];
+  for (const item of body.slice(0, 10_000)) {
+    const msys = (item as { msys?: Record<string, any> } | null)?.msys;
+    const e = msys?.message_event;
+    if (!e || typeof e !== 'object') continue; // other event groups, and the empty test batch
+    const state = EVENT_STATES[e.type];
+    const id = e.transmission_id;
+    if (!state || (typeof id !== 'string' && typeof id !== 'number')) continue;
+    const reason =
+      typeof e.raw_reason === 'string' ? e.raw_reason : typeof e.reason === 'string' ? e.reason : undefined;
+    out.push({
+      type: 'receipt',
+      providerMessageId: String(id),
+      state,
+      ...(reason && state !== 'delivered' && state !== 'sent' ? { error: reason.slice(0, 300) } : {}),
+      ...(typeof e.timestamp === 'string' ? { timestamp: e.timestamp } : {}),
+    });
+  }
+  return out;
 }
 
 export const sparkPostEmail = definePlugin({
@@ -73,6 +119,9 @@ export const sparkPostEmail = definePlugin({
             retryable: false,
           });
         return { providerMessageId: String(id), state: 'sent' };
+      },
+      async parseInbound(req: InboundRequest): Promise<InboundEvent[]> {
+        return parseSparkPostEvents(req.body);
       },
     };
   },

@@ -12,6 +12,7 @@ import { createChannelStore } from '../../gateway/channels/index.js';
 import type { GatewayDeps } from '../../gateway/deps.js';
 import { requireTenant } from '../../gateway/services/store.js';
 import { AppError } from '../../shared/errors.js';
+import { emailEventRoutes } from '../email/routes.js';
 import type { Router } from '../../shared/http/router.js';
 import type { HttpContext } from '../../shared/http/types.js';
 import { parseOutboundRequest } from './schema.js';
@@ -29,6 +30,8 @@ export function outboundRoutes(router: Router, deps: GatewayDeps): void {
     log: deps.log.child({ component: 'outbound' }),
   });
   deps.plugins.onStart((rt) => outbound.attach(rt));
+  // Providers' delivery events for campaign email move the same messages.
+  emailEventRoutes(router, deps, outbound);
 
   const access = async (ctx: HttpContext): Promise<string> => {
     const ccid = ctx.params.ccid;
