@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Participant } from '../../src/gateway/chat/events.js';
-import { putEndpoint } from '../chat/routing-helpers.js';
+import { agentToken, putAgent, putEndpoint } from '../chat/routing-helpers.js';
 import { sign } from '../fakes/sms/async.js';
 import { engines } from '../helpers/engines.js';
 import { collectLogs } from '../helpers/logs.js';
@@ -133,7 +133,20 @@ describe.each(engines())('SMS inbound details on %s engines', (engine) => {
       'SELECT m.content FROM messages m JOIN sms_inbound i ON i.message_id = m.id WHERE i.ccid = $1 AND i.provider_message_id = $2',
       [tenant.ccid, m.id],
     );
-    expect(row.content.attachments).toEqual([{ url: data.url, mediaType: 'image/gif' }]);
+    // Stored with the URL the tenant's agents fetch it at.
+    const path = `/nexus/v3/sms/${tenant.ccid}/media/${data.mediaId}`;
+    expect(row.content.attachments).toEqual([{ url: path, mediaType: 'image/gif' }]);
+    await putAgent(t, tenant, 'ann', { name: 'Ann', queues: ['sms'], capacity: 1 });
+    const token = await agentToken(t, tenant, 'ann');
+    const asAgent = await fetch(t.url + path, { headers: { authorization: `Bearer ${token}` } });
+    expect(asAgent.status).toBe(200);
+    expect(asAgent.headers.get('content-type')).toBe('image/gif');
+    expect(Buffer.from(await asAgent.arrayBuffer()).toString()).toBe('GIF89a-fake-image');
+    const other = await createTenant(t);
+    expect((await fetch(t.url + path, { headers: { 'x-api-key': other.apiKey } })).status).toBe(403);
+    const otherPath = `/nexus/v3/sms/${other.ccid}/media/${data.mediaId}`;
+    expect((await fetch(t.url + otherPath, { headers: { 'x-api-key': other.apiKey } })).status).toBe(404);
+    expect((await fetch(t.url + path)).status).toBe(401);
   });
 
   it('Portico: the guide cluster key works; a key without the permission, or none, is refused', async () => {

@@ -270,6 +270,11 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     security: ['providerSignature'],
     tag: 'providers',
   },
+  'GET /nexus/v3/sms/:ccid/media/:mediaId': {
+    summary: "A file a third-party messaging gateway uploaded, for the tenant's agents",
+    security: ['agent', 'apiKey'],
+    tag: 'providers',
+  },
   'GET /nexus/v3/sms/:ccid/conversations/:conversationId/deliveries': {
     summary: 'Delivery state of each SMS sent in a conversation',
     security: ['apiKey'],

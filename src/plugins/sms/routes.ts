@@ -66,6 +66,15 @@ function publicUrl(ctx: HttpContext, base: string | undefined): { url: string; b
   return { url: `${b}${ctx.path}${qs ? `?${qs}` : ''}`, base: b };
 }
 
+/** `genesys://nexus/<mediaId>` (an uploaded file) → where the tenant's agents fetch it. */
+export function mediaUrl(ccid: string, url: string): string {
+  const m = /^genesys:\/\/nexus\/([0-9a-f-]{36})$/i.exec(url);
+  return m ? `/nexus/v3/sms/${encodeURIComponent(ccid)}/media/${m[1]}` : url;
+}
+
+/** Types a browser may show inline; anything else is a download (no HTML on the gateway's origin). */
+const INLINE = /^(image\/(png|jpeg|gif|webp)|audio\/[\w.+-]+|video\/[\w.+-]+|application\/pdf)$/i;
+
 export const smsRoutes: RouteModule = (router: Router, deps: GatewayDeps) => {
   const log = deps.log.child({ component: 'sms' });
   const sms = new SmsChannels({
@@ -129,6 +138,7 @@ export const smsRoutes: RouteModule = (router: Router, deps: GatewayDeps) => {
         continue;
       }
       const channel = await channelOf(ccid, ev.channelId);
+      if (ev.media) ev.media = ev.media.map((m) => ({ ...m, url: mediaUrl(ccid, m.url) }));
       const expected = await sms.serviceFor(channel);
       if (expected !== service)
         throw new AppError(
@@ -296,6 +306,29 @@ export const smsRoutes: RouteModule = (router: Router, deps: GatewayDeps) => {
           ...(r.error ? { error: r.error } : {}),
           updated: r.updated,
         })),
+      },
+    };
+  });
+
+  // An uploaded file, for the tenant's agents (agent token) or a key that reads interactions.
+  router.get('/nexus/v3/sms/:ccid/media/:mediaId', async (ctx) => {
+    const ccid = ccidParam(ctx.params.ccid);
+    const bearer = /^Bearer\s+(\S+)$/i.exec(ctx.headers.authorization ?? '')?.[1];
+    const agent = bearer ? await deps.chat.tokens.verifyAgentToken(bearer).catch(() => undefined) : undefined;
+    if (!agent || agent.ccid !== ccid)
+      await deps.auth.require(ctx, { permission: PERMISSIONS.interactionsRead, ccid });
+    const file = await sms.store.media(ccid, ctx.params.mediaId ?? '');
+    if (!file) throw new AppError('NOT_FOUND', 'No such media.');
+    const inline = INLINE.test(file.mimetype);
+    const name = file.filename.replace(/[^\w.-]/g, '_').slice(0, 100) || 'file';
+    return {
+      raw: Buffer.from(file.content),
+      contentType: inline ? file.mimetype : 'application/octet-stream',
+      headers: {
+        'content-disposition': `${inline ? 'inline' : 'attachment'}; filename="${name}"`,
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': "default-src 'none'; sandbox",
+        'cache-control': 'private, max-age=3600',
       },
     };
   });

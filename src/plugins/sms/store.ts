@@ -264,6 +264,18 @@ export class SmsStore {
     return r.rows[0];
   }
 
+  async media(
+    ccid: string,
+    id: string,
+  ): Promise<{ filename: string; mimetype: string; content: Buffer } | undefined> {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return undefined;
+    const r = await this.db.query(
+      'SELECT filename, mimetype, content FROM sms_media WHERE ccid = $1 AND id = $2',
+      [ccid, id],
+    );
+    return r.rows[0];
+  }
+
   async storeMedia(m: {
     id: string;
     ccid: string;
