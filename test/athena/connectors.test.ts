@@ -29,7 +29,7 @@ import { createLogger } from '../../src/shared/logger.js';
 import { startLexFake } from '../fakes/aws/lex-v2.js';
 import { startDialogflowCxFake } from '../fakes/google/dialogflow-cx.js';
 import { startDialogflowEsFake } from '../fakes/google/dialogflow-es.js';
-import { failure, toStruct } from '../fakes/google/grpc.js';
+import { failure, fromStruct, toStruct } from '../fakes/google/grpc.js';
 import { type SpeechFake, startSpeechFake } from '../fakes/google/speech.js';
 
 /** The canonical scenarios, by what the customer says. */
@@ -57,6 +57,8 @@ interface Harness {
   texts(): string[];
   /** Whether the last request carried audio (the native path). */
   lastWasAudio(): boolean;
+  /** The turn metadata the last request carried, as the provider received it. */
+  lastMetadata(): Record<string, unknown> | undefined;
   /** A connector whose credentials the provider refuses. */
   badCredentials(): BotSettings;
   close(): Promise<void>;
@@ -188,6 +190,7 @@ async function dialogflowCx(): Promise<Harness> {
     settings,
     texts,
     lastWasAudio: () => fake.requests.at(-1)?.queryInput?.input === 'audio',
+    lastMetadata: () => fromStruct(fake.requests.at(-1)?.queryParams?.payload),
     // With plaintext gRPC no OAuth token travels, so a fake cannot refuse a key: the wrong key is a setting error.
     badCredentials: () => ({ ...settings, secret: { client_email: 'x@y' } }),
     close: () => fake.close(),
@@ -271,6 +274,7 @@ async function dialogflowEs(): Promise<Harness> {
           : (r.queryInput.text?.text ?? r.queryInput.event?.name),
       ),
     lastWasAudio: () => !!fake.requests.at(-1)?.inputAudio,
+    lastMetadata: () => fromStruct(fake.requests.at(-1)?.queryParams?.payload),
     badCredentials: () => ({ ...settings, secret: { serviceAccount: '{not json' } }),
     close: () => fake.close(),
   };
@@ -364,6 +368,7 @@ async function lexV2(): Promise<Harness> {
     settings,
     texts: () => fake.requests.filter((r) => r.query).map((r) => r.query?.text ?? ''),
     lastWasAudio: () => fake.requests.at(-1)?.query?.kind === 'audio',
+    lastMetadata: () => fake.requests.at(-1)?.query?.requestAttributes,
     badCredentials: () => ({ ...settings, secret: { ...keys, secretAccessKey: 'not-the-secret' } }),
     close: () => fake.close(),
   };
@@ -418,6 +423,7 @@ async function webhook(): Promise<Harness> {
     settings,
     texts: () => server.requests.map((r) => r.json().message),
     lastWasAudio: () => false,
+    lastMetadata: () => server.requests.at(-1)?.json().metadata,
     badCredentials: () => ({ ...settings, secret: { token: 'wrong' } }),
     close: () => server.close(),
   };
@@ -498,6 +504,16 @@ describe.each([
     expect(turn.handoff).toBeUndefined();
     expect(turn.endConversation).toBeFalsy();
     expect(h.texts().at(-1)).toBe('hello');
+  });
+
+  it("the turn's metadata reaches the bot", async () => {
+    await bot.turn({
+      conversationId: 'conv-md',
+      ccid: 'tenant-a',
+      text: 'hello',
+      metadata: { mode: 'bot', endpoint: 'web', messageId: 'm-1' },
+    });
+    expect(h.lastMetadata()).toMatchObject({ mode: 'bot', endpoint: 'web', messageId: 'm-1' });
   });
 
   it('quick replies, and a chosen one goes back as what the bot asked for', async () => {

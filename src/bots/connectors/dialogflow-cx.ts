@@ -156,7 +156,8 @@ export const dialogflowCxConnector: ConnectorFactory = (settings, deps) => {
         session,
         queryInput,
         ...(input.metadata && Object.keys(input.metadata).length
-          ? { queryParams: { parameters: toStruct(input.metadata) } }
+          ? // The payload reaches the agent's webhooks without becoming session parameters.
+            { queryParams: { payload: toStruct(input.metadata) } }
           : {}),
       };
       let response: unknown;

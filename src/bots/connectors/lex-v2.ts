@@ -8,7 +8,8 @@
  * once closed or fulfilled, mean "an agent, please" / "goodbye"), `handoffQueue`. `secret`:
  * `accessKeyId`, `secretAccessKey`, optional `sessionToken`.
  *
- * One conversation is one Lex session. Answers map to the canonical turn: `PlainText` and `SSML`
+ * One conversation is one Lex session; the turn's metadata goes as request attributes (a Lambda
+ * reads them). Answers map to the canonical turn: `PlainText` and `SSML`
  * → text; `ImageResponseCard` → a card with buttons (a button's `value` is what Lex gets back);
  * `CustomPayload` (JSON) as in `custom-payload.ts`. Session attributes `handoff` (`"true"`),
  * `handoffQueue`, `handoffReason` and `endConversation` (`"true"`) let a Lambda say the same.
@@ -148,6 +149,18 @@ export function lexAudioContentType(audio: NonNullable<BotTurnInput['audio']>): 
   return undefined;
 }
 
+/** The turn's metadata as Lex request attributes (strings; Lex reserves the `x-amz-lex:` prefix). */
+export function attributesOf(
+  metadata: Record<string, unknown> | undefined,
+): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(metadata ?? {})) {
+    if (v === undefined || v === null || k.startsWith('x-amz-lex:')) continue;
+    out[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
 /** Wraps an SDK failure once: throttling, 5xx and transport failures may pass; a 4xx will not. */
 export function lexFailure(err: unknown, what: string, timeoutMs: number): BotConnectorError {
   const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
@@ -210,11 +223,10 @@ export const lexV2Connector: ConnectorFactory = (settings, deps) => {
       const abortSignal = AbortSignal.timeout(deps.timeoutMs);
       try {
         if (text) {
+          const requestAttributes = attributesOf(input.metadata);
           const out: RecognizeTextCommandOutput = await client.send(
-            new RecognizeTextCommand({ ...ids, text }),
-            {
-              abortSignal,
-            },
+            new RecognizeTextCommand({ ...ids, text, ...(requestAttributes ? { requestAttributes } : {}) }),
+            { abortSignal },
           );
           return lexAnswerToTurn({ messages: out.messages, sessionState: out.sessionState }, mapOpts);
         }

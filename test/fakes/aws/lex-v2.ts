@@ -21,6 +21,8 @@ export interface LexQuery {
   /** The audio content type, for `audio`. */
   contentType?: string;
   sessionState?: unknown;
+  /** `requestAttributes` of RecognizeText. */
+  requestAttributes?: Record<string, string>;
 }
 
 /** A Lex answer (`messages`, `sessionState`, `interpretations`), an AWS error to answer with, or a hang. */
@@ -117,7 +119,13 @@ export async function startLexFake(opts: {
             'ValidationException',
             "1 validation error detected: Value at 'text' failed to satisfy constraint",
           );
-        query = { sessionId, text: body.text, kind: 'text', sessionState: body.sessionState };
+        query = {
+          sessionId,
+          text: body.text,
+          kind: 'text',
+          sessionState: body.sessionState,
+          requestAttributes: body.requestAttributes,
+        };
       } else {
         const contentType = headers['content-type'] ?? '';
         if (!/^(audio\/(l16|x-l16|lpcm|x-cbr-opus-with-preamble)|text\/plain)/.test(contentType))

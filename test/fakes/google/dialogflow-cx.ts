@@ -8,7 +8,14 @@
  * what was spoken by what it sends; `queryResult.transcript` carries it back, as Dialogflow does.
  */
 import * as grpc from '@grpc/grpc-js';
-import { type GrpcFailure, type GrpcFake, isFailure, loadService, startGrpcServer } from './grpc.js';
+import {
+  type GrpcFailure,
+  type GrpcFake,
+  fromStruct,
+  isFailure,
+  loadService,
+  startGrpcServer,
+} from './grpc.js';
 
 const SESSION = /^projects\/[^/]+\/locations\/[^/]+\/agents\/[^/]+\/(environments\/[^/]+\/)?sessions\/[^/]+$/;
 
@@ -18,8 +25,8 @@ export interface CxQuery {
   text: string;
   kind: 'text' | 'audio' | 'event';
   languageCode: string;
-  /** `queryParams.parameters`, as sent. */
-  parameters?: unknown;
+  /** `queryParams.payload` (what the agent's webhooks get), as plain JSON. */
+  payload?: Record<string, unknown>;
 }
 
 /** A `DetectIntentResponse` in the client's shape (structs as `toStruct`), a gRPC failure, or `hang`. */
@@ -66,7 +73,7 @@ export async function startDialogflowCxFake(script: CxScript): Promise<Dialogflo
           languageCode: qi.languageCode,
         };
       else return cb({ code: grpc.status.INVALID_ARGUMENT, details: 'queryInput has no input' });
-      if (req.queryParams?.parameters) q.parameters = req.queryParams.parameters;
+      if (req.queryParams?.payload) q.payload = fromStruct(req.queryParams.payload);
       const answer = script(q);
       // A Dialogflow that never answers: the call stays open until the client's deadline.
       if (answer === 'hang') return;

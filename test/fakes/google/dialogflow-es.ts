@@ -7,7 +7,14 @@
  * audio bytes as UTF-8 text; `queryResult.queryText` carries the transcript back, as Dialogflow does.
  */
 import * as grpc from '@grpc/grpc-js';
-import { type GrpcFailure, type GrpcFake, isFailure, loadService, startGrpcServer } from './grpc.js';
+import {
+  type GrpcFailure,
+  type GrpcFake,
+  fromStruct,
+  isFailure,
+  loadService,
+  startGrpcServer,
+} from './grpc.js';
 
 const SESSION =
   /^projects\/[^/]+\/(locations\/[^/]+\/)?agent\/(environments\/[^/]+\/users\/[^/]+\/)?sessions\/[^/]+$/;
@@ -20,6 +27,8 @@ export interface EsQuery {
   languageCode: string;
   /** The event's parameters (a quick reply's payload travels there). */
   parameters?: unknown;
+  /** `queryParams.payload` (what the agent's webhooks get), as plain JSON. */
+  payload?: Record<string, unknown>;
 }
 
 /** A `DetectIntentResponse` in the client's shape (structs as `toStruct`), a gRPC failure, or `hang`. */
@@ -78,6 +87,7 @@ export async function startDialogflowEsFake(script: EsScript): Promise<Dialogflo
         q = { session: req.session, text: qi.event.name, kind: 'event', languageCode: qi.event.languageCode };
         if (qi.event.parameters) q.parameters = qi.event.parameters;
       } else return cb({ code: grpc.status.INVALID_ARGUMENT, details: 'queryInput has no input' });
+      if (req.queryParams?.payload) q.payload = fromStruct(req.queryParams.payload);
       const answer = script(q);
       // A Dialogflow that never answers: the call stays open until the client's deadline.
       if (answer === 'hang') return;
