@@ -11,13 +11,20 @@ const clientMessageId = z
   .min(1)
   .max(128)
   .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
-const text = z.string().max(MAX_TEXT_CHARS, `at most ${MAX_TEXT_CHARS} characters`);
+// PostgreSQL cannot store U+0000 in text or jsonb: such a message would fail its whole commit
+// batch (every message in it answered UNAVAILABLE, and the sender retrying forever).
+const noNul = (s: string) => !s.includes('\u0000');
+const text = z
+  .string()
+  .max(MAX_TEXT_CHARS, `at most ${MAX_TEXT_CHARS} characters`)
+  .refine(noNul, 'must not contain NUL characters');
 const content = z
   .record(z.unknown())
   .refine(
     (c) => Buffer.byteLength(JSON.stringify(c)) <= MAX_CONTENT_BYTES,
     `at most ${MAX_CONTENT_BYTES} bytes of JSON`,
-  );
+  )
+  .refine((c) => !JSON.stringify(c).includes('\\u0000'), 'must not contain NUL characters');
 
 const sendShape = {
   clientMessageId,

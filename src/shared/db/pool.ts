@@ -42,7 +42,8 @@ const SOCKET_ERRORS = new Set([
 
 /**
  * A database that cannot be reached (down, restarting, connections cut) is UNAVAILABLE: 503 and
- * retryable for the client, not an internal error. SQL errors stay as they are for their callers.
+ * retryable for the client, not an internal error. Other SQL errors stay as they are for their
+ * callers, but for characters PostgreSQL cannot store.
  */
 function connectionError(err: unknown): unknown {
   const e = err as { code?: unknown; message?: unknown } | undefined;
@@ -56,9 +57,19 @@ function connectionError(err: unknown): unknown {
     SOCKET_ERRORS.has(code) ||
     (!code &&
       /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(message));
-  return lost
-    ? new AppError('UNAVAILABLE', 'The database is unavailable; try again.', undefined, { cause: err })
-    : err;
+  if (lost)
+    return new AppError('UNAVAILABLE', 'The database is unavailable; try again.', undefined, { cause: err });
+  // Text the database cannot hold (U+0000, an invalid escape) came from the client: a 400.
+  if (code === '22021' || code === '22P05')
+    return new AppError(
+      'VALIDATION_FAILED',
+      'A value contains characters that cannot be stored.',
+      undefined,
+      {
+        cause: err,
+      },
+    );
+  return err;
 }
 
 type PGliteT = import('@electric-sql/pglite').PGlite;

@@ -7,11 +7,24 @@ import { AppError } from '../errors.js';
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
 
+/**
+ * PostgreSQL text cannot hold U+0000: a value carrying it would fail deep in a query as a 500.
+ * Refused at the edge instead, naming where it was.
+ */
+export function refuseNul(value: string, field: string): void {
+  if (value.includes('\u0000'))
+    throw new AppError('VALIDATION_FAILED', `${field || 'a value'} must not contain NUL characters.`, {
+      field,
+    });
+}
+
 /** `a[b][c]=1&a[d][]=2` → `{ a: { b: { c: '1' }, d: ['2'] } }`. */
 export function parseForm(text: string): Record<string, unknown> {
   const out: Record<string, unknown> = Object.create(null);
   const params = new URLSearchParams(text);
   for (const [rawKey, value] of params) {
+    refuseNul(rawKey, 'a form key');
+    refuseNul(value, rawKey);
     const m = /^([^[\]]+)((?:\[[^[\]]*\])*)$/.exec(rawKey);
     const parts = m ? [m[1], ...[...m[2].matchAll(/\[([^[\]]*)\]/g)].map((x) => x[1])] : [rawKey];
     if (parts.some((p) => FORBIDDEN_KEYS.has(p))) continue;
@@ -66,15 +79,30 @@ export function parseBody(raw: Buffer, contentType: string | undefined, accept: 
   if (raw.length === 0) return undefined;
   const type = mediaType(contentType);
   if ((type === 'application/json' || type.endsWith('+json')) && accept.includes('json')) {
+    let parsed: unknown;
     try {
-      return JSON.parse(raw.toString('utf8'), (k, v) => (FORBIDDEN_KEYS.has(k) ? undefined : v));
+      parsed = JSON.parse(raw.toString('utf8'), (k, v) => (FORBIDDEN_KEYS.has(k) ? undefined : v));
     } catch {
       throw new AppError('MALFORMED_JSON');
     }
+    // Only a body that may hold NUL is walked (the raw bytes of "\u0000" or a literal NUL).
+    const text = raw.toString('utf8');
+    if (text.includes('\\u0000') || text.includes('\u0000')) walkNul(parsed, '');
+    return parsed;
   }
   if (type === 'application/x-www-form-urlencoded' && accept.includes('form')) {
     return parseForm(raw.toString('utf8'));
   }
   if (accept.includes('raw')) return undefined;
   throw new AppError('UNSUPPORTED_MEDIA_TYPE', undefined, { contentType: type || '(none)' });
+}
+
+function walkNul(v: unknown, path: string, depth = 0): void {
+  if (typeof v === 'string') refuseNul(v, path);
+  else if (v && typeof v === 'object' && depth < 64) {
+    for (const [k, x] of Object.entries(v)) {
+      refuseNul(k, `${path ? `${path}.` : ''}(key)`);
+      walkNul(x, path ? `${path}.${k}` : k, depth + 1);
+    }
+  }
 }

@@ -9,7 +9,7 @@ import uWS from 'uWebSockets.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { counter, histogram, type Registry } from '../metrics.js';
-import { parseBody } from './body.js';
+import { parseBody, refuseNul } from './body.js';
 import type { Router } from './router.js';
 import { type HttpContext, isRaw, type Reply } from './types.js';
 
@@ -221,6 +221,16 @@ export class HttpServer {
     }
 
     const { route, params } = found;
+    try {
+      for (const [k, v] of Object.entries(params)) refuseNul(v, k);
+      for (const [k, v] of query) {
+        refuseNul(k, 'a query key');
+        refuseNul(v, k);
+      }
+    } catch (err) {
+      sendError(err, log);
+      return;
+    }
     const limit = route.options.bodyLimit ?? this.opts.bodyLimit;
     const declared = Number(headers['content-length'] ?? '0');
     if (declared > limit) {
