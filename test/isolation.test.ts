@@ -1,20 +1,28 @@
 /**
  * Tenant isolation, walked generically over the router so that routes added later are covered
  * without touching this file: tenant B's strongest key is sent against every route whose pattern
- * names a `:ccid` (filled with tenant A's id and A's resources), and against every
- * `/nexus/v3/apikeys` and `/nexus/v3/interactions` route, with and without `x-ccid`. None may
- * answer 2xx about A, none may fail with 5xx, and afterwards every row of A in every table with a
- * `ccid` or `tenant` column, and every admin read of A, is what it was before.
+ * names a `:ccid` (filled with tenant A's id and A's resources: its conversation, its outbound
+ * message, its dead-lettered outbox entry, its bot), and against every `/nexus/v3/apikeys`,
+ * `/nexus/v3/interactions`, `/nexus/v3/ai` and `/nexus/v3/chat` route, with and without `x-ccid`,
+ * and with B's own chat client token against A's chat session. None may answer 2xx about A, none
+ * may fail with 5xx, and afterwards every row of A in every table with a `ccid` or `tenant`
+ * column, and every admin read of A, is what it was before.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Route } from '../src/shared/http/router.js';
 import { engines } from './helpers/engines.js';
 import { api, startNexus, type TestNexus } from './helpers/nexus.js';
 import { createApiKey, createTenant, keyHeaders, type TestTenant } from './helpers/tenants.js';
 
 /** Route families without `:ccid` whose tenant comes from the credential or `x-ccid`. */
-const KEYED_FAMILIES = ['/nexus/v3/apikeys', '/nexus/v3/interactions'];
+const KEYED_FAMILIES = ['/nexus/v3/apikeys', '/nexus/v3/interactions', '/nexus/v3/ai', '/nexus/v3/chat'];
+
+/** A route names one of A's resources by itself: B may get no 2xx from it at all. */
+const scopedToA = (pattern: string) => pattern.includes(':ccid') || pattern.includes(':sessionId');
+
+/** Routes whose `:id` is not a conversation: the outbox's `:id` is one of its entries. */
+const idOf = (pattern: string) => (pattern.startsWith('/nexus/v3/outbox/') ? 'outboxId' : 'id');
 
 const PROBE = 'iso-probe';
 
@@ -30,6 +38,7 @@ describe.each(engines())('tenant isolation on %s engines', (engine) => {
   let a: TestTenant;
   let b: TestTenant;
   let bKey: string;
+  let bClientToken: string | undefined;
   /** Route params filled with A's resources; anything else gets PROBE. */
   const params: Record<string, string> = {};
   /** Bodies that are valid for a route, by `METHOD pattern`, so that a refusal is not just validation. */
@@ -38,12 +47,17 @@ describe.each(engines())('tenant isolation on %s engines', (engine) => {
   const secretsOfA: string[] = [];
   const admin = () => ({ authorization: `Bearer ${t.adminToken}` });
 
-  const fill = (pattern: string) =>
+  /** The pattern with A's resources; `ccid` replaces A's id (B's own path naming A's resources). */
+  const fill = (pattern: string, ccid?: string) =>
     pattern
       .split('/')
-      .map((s) =>
-        s === '*' ? PROBE : s.startsWith(':') ? encodeURIComponent(params[s.slice(1)] ?? PROBE) : s,
-      )
+      .map((s) => {
+        if (s === '*') return PROBE;
+        if (!s.startsWith(':')) return s;
+        if (s === ':ccid' && ccid) return encodeURIComponent(ccid);
+        const name = s === ':id' ? idOf(pattern) : s.slice(1);
+        return encodeURIComponent(params[name] ?? PROBE);
+      })
       .join('/');
   const listed = (method: string, pattern: string) =>
     t.nexus.router.list().some((r) => r.method === method && r.pattern === pattern);
@@ -88,7 +102,8 @@ describe.each(engines())('tenant isolation on %s engines', (engine) => {
         pattern: '/nexus/v3/provisioning/services/:ccid/:serviceName',
         params: { serviceName: 'mGageSMS' },
         body: {
-          url: 'https://iso.example',
+          // Refused at once, so that A's outbound message is dead-lettered before the walk.
+          url: 'http://127.0.0.1:9',
           data: {},
           secret: { username: 'iso-user', password: `pw-${randomBytes(8).toString('hex')}` },
         },
@@ -97,7 +112,7 @@ describe.each(engines())('tenant isolation on %s engines', (engine) => {
         method: 'PUT',
         pattern: '/nexus/v3/provisioning/channels/:ccid/:section',
         params: { section: 'chat.Iso' },
-        body: { channelId: `1777${randomBytes(3).readUIntBE(0, 3)}`, channelType: 'sms' },
+        body: { channelId: `1777${randomBytes(3).readUIntBE(0, 3)}`, channelType: 'sms', provider: 'mGage' },
       },
       {
         method: 'PUT',
@@ -138,7 +153,51 @@ describe.each(engines())('tenant isolation on %s engines', (engine) => {
       });
       expect(s.status, JSON.stringify(s.body)).toBeLessThan(300);
       params.id = s.body.data.conversationId;
-      secretsOfA.push(s.body.data.conversationId, s.body.data.sessionId);
+      params.conversationId = s.body.data.conversationId;
+      params.sessionId = s.body.data.sessionId;
+      secretsOfA.push(s.body.data.conversationId, s.body.data.sessionId, s.body.data.clientToken);
+      // B's own customer, whose client token is walked against A's session.
+      const own = await api(t.url, 'POST', '/nexus/v3/chat/sessions', {
+        headers: keyHeaders(b.apiKey, b.ccid),
+        json: { data: { nickname: 'B Customer' } },
+      });
+      expect(own.status, JSON.stringify(own.body)).toBeLessThan(300);
+      bClientToken = own.body.data.clientToken;
+    }
+    // A's bot, with a credential that only A (or athena's cluster key) may read.
+    const botToken = `bot-${randomBytes(8).toString('hex')}`;
+    const bot = await api(t.url, 'PUT', `/nexus/v3/provisioning/services/${a.ccid}/Bot-iso`, {
+      headers: keyHeaders(a.apiKey, a.ccid),
+      json: { url: 'http://127.0.0.1:9', data: { provider: 'Webhook' }, secret: { token: botToken } },
+    });
+    expect(bot.status, JSON.stringify(bot.body)).toBeLessThan(300);
+    params.name = 'iso';
+    secretsOfA.push(botToken);
+    if (listed('POST', '/nexus/v3/outbound/:ccid/messages')) {
+      // A's campaign SMS, dead-lettered after its one attempt: an outbound message and an outbox entry.
+      const selector = await api(t.url, 'PUT', `/nexus/v3/provisioning/services/${a.ccid}/SMS`, {
+        headers: keyHeaders(a.apiKey, a.ccid),
+        json: { data: { provider: 'mGage', maxAttempts: 1 } },
+      });
+      expect(selector.status, JSON.stringify(selector.body)).toBeLessThan(300);
+      const sent = await api(t.url, 'POST', `/nexus/v3/outbound/${a.ccid}/messages`, {
+        headers: keyHeaders(a.apiKey, a.ccid),
+        json: { section: 'chat.Iso', to: '+15550101234', text: 'iso campaign' },
+      });
+      expect(sent.status, JSON.stringify(sent.body)).toBeLessThan(300);
+      params.messageId = sent.body.data.messageId;
+      secretsOfA.push(sent.body.data.messageId);
+      const dead = await vi.waitFor(
+        async () => {
+          const r = await api(t.url, 'GET', `/nexus/v3/outbox/${a.ccid}?state=dead`, {
+            headers: keyHeaders(a.apiKey, a.ccid),
+          });
+          expect(r.body?.data?.entries?.length, JSON.stringify(r.body)).toBe(1);
+          return r.body.data.entries[0];
+        },
+        { timeout: 15_000, interval: 50 },
+      );
+      params.outboxId = String(dead.id);
     }
   });
   afterAll(async () => {
@@ -150,7 +209,7 @@ describe.each(engines())('tenant isolation on %s engines', (engine) => {
       .list()
       .filter(
         (r: Route) =>
-          r.pattern.includes(':ccid') ||
+          scopedToA(r.pattern) ||
           KEYED_FAMILIES.some((f) => r.pattern === f || r.pattern.startsWith(`${f}/`)),
       );
     // Reads first and the tenant's own DELETE last, so that one leak cannot hide the others.
@@ -162,12 +221,24 @@ describe.each(engines())('tenant isolation on %s engines', (engine) => {
     expect(routes.filter((r) => r.pattern.includes(':ccid')).length).toBeGreaterThanOrEqual(9);
 
     const before = await snapshot();
-    const headerSets = [{ 'x-api-key': bKey }, keyHeaders(bKey, a.ccid), keyHeaders(bKey, b.ccid)];
+    const headerSets: Record<string, string>[] = [
+      { 'x-api-key': bKey },
+      keyHeaders(bKey, a.ccid),
+      keyHeaders(bKey, b.ccid),
+      ...(bClientToken ? [{ 'x-nexus-client-key': bClientToken }] : []),
+    ];
     const failures: string[] = [];
     let requests = 0;
-    for (const route of routes) {
-      const path = fill(route.pattern);
-      const scoped = route.pattern.includes(':ccid');
+    // Each route with A's ccid, and each `:ccid` route also with B's own ccid and A's resource ids
+    // (B may act there, on its own tenant only: never on, nor with a word of, A's resources).
+    const walks = routes.flatMap((route) => [
+      { route, path: fill(route.pattern), scoped: scopedToA(route.pattern) },
+      ...(route.pattern.includes(':ccid') &&
+      !(route.method === 'DELETE' && route.pattern === '/nexus/v3/provisioning/tenants/:ccid')
+        ? [{ route, path: fill(route.pattern, b.ccid), scoped: false }]
+        : []),
+    ]);
+    for (const { route, path, scoped } of walks) {
       const write = route.method === 'POST' || route.method === 'PUT';
       const known = bodies.get(`${route.method} ${route.pattern}`);
       // Valid bodies where known (so that only authorization can refuse), else an empty and a tenant-naming one.
@@ -184,7 +255,7 @@ describe.each(engines())('tenant isolation on %s engines', (engine) => {
           });
           requests++;
           const text = JSON.stringify(r.body ?? '');
-          const what = `${route.method} ${route.pattern} [${Object.keys(headers).join('+')}${headers['x-ccid'] === a.ccid ? '=A' : ''}] → ${r.status} ${text.slice(0, 200)}`;
+          const what = `${route.method} ${path} [${Object.keys(headers).join('+')}${headers['x-ccid'] === a.ccid ? '=A' : ''}] → ${r.status} ${text.slice(0, 200)}`;
           if (r.status >= 500 || r.status === 429) failures.push(`unexpected status: ${what}`);
           else if (r.status < 300) {
             // A route scoped by the path's ccid must refuse outright; a keyed route may answer B about B only.
