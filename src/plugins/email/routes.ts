@@ -27,6 +27,7 @@ export interface EmailEventSink {
     providerMessageId: string,
     state: DeliveryState,
     error?: string,
+    service?: string,
   ): Promise<boolean>;
 }
 
@@ -61,7 +62,7 @@ export function emailEventRoutes(router: Router, deps: GatewayDeps, sink: EmailE
     let matched = 0;
     for (const e of events) {
       if (e.type !== 'receipt') continue;
-      if (await sink.applyReceipt(ccid, e.providerMessageId, e.state, e.error)) matched++;
+      if (await sink.applyReceipt(ccid, e.providerMessageId, e.state, e.error, 'SparkPostEmail')) matched++;
     }
     return { data: { received: events.length, matched } };
   });

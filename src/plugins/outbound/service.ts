@@ -124,7 +124,13 @@ export class OutboundMessages {
     });
     // Receipts the providers' inbound routes publish name the provider's id.
     rt.bus.subscribe('outbound-receipts', { types: ['delivery.receipt'] }, async (e) => {
-      const d = e.data as { origin?: unknown; providerMessageId?: unknown; state?: unknown; error?: unknown };
+      const d = e.data as {
+        origin?: unknown;
+        providerMessageId?: unknown;
+        state?: unknown;
+        error?: unknown;
+        service?: unknown;
+      };
       if (d.origin === 'outbound' || typeof d.providerMessageId !== 'string') return;
       if (typeof d.state !== 'string' || !(d.state in MOVES)) return;
       await this.applyReceipt(
@@ -132,6 +138,7 @@ export class OutboundMessages {
         d.providerMessageId,
         d.state as DeliveryState,
         d.error as string | undefined,
+        typeof d.service === 'string' ? d.service : undefined,
       );
     });
   }
@@ -215,16 +222,21 @@ export class OutboundMessages {
     return r.rows[0] ? toMessage(r.rows[0]) : undefined;
   }
 
-  /** A provider's receipt for a message it carries (matched by the provider's id). */
+  /**
+   * A provider's receipt for a message it carries (matched by the provider's id, and by the
+   * service when the receipt names it: two providers' ids may collide).
+   */
   async applyReceipt(
     ccid: string,
     providerMessageId: string,
     state: DeliveryState,
     error?: string,
+    service?: string,
   ): Promise<boolean> {
     const r = await this.deps.db.query<{ id: string }>(
-      'SELECT id FROM outbound_messages WHERE ccid = $1 AND provider_message_id = $2',
-      [ccid, providerMessageId],
+      `SELECT id FROM outbound_messages
+        WHERE ccid = $1 AND provider_message_id = $2 AND ($3::text IS NULL OR service = $3)`,
+      [ccid, providerMessageId, service ?? null],
     );
     if (!r.rows[0]) return false;
     return this.transition(ccid, r.rows[0].id, { state, ...(error ? { error } : {}) });
