@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cxQueryInput, cxResultToTurn } from './dialogflow-cx.js';
+import { sessionIdOf } from './google.js';
 import { BotConnectorError } from './types.js';
 
 const s = (v: string) => ({ stringValue: v, kind: 'stringValue' });
@@ -53,5 +54,16 @@ describe('cxQueryInput', () => {
         'en',
       ),
     ).toThrow(/AAC/);
+  });
+});
+
+describe('sessionIdOf', () => {
+  it('keeps a conversation id Dialogflow takes, and digests any other one stably', () => {
+    const uuid = '0b5c6f0e-2f43-4d7c-9d59-3f1d3c9a6b21';
+    expect(sessionIdOf(uuid)).toBe(uuid);
+    const long = `tenant/${uuid}`;
+    expect(sessionIdOf(long)).toMatch(/^[0-9a-f]{36}$/);
+    expect(sessionIdOf(long)).toBe(sessionIdOf(long));
+    expect(sessionIdOf(long)).not.toBe(sessionIdOf(`other/${uuid}`));
   });
 });

@@ -20,6 +20,7 @@ import {
   googleClientOptions,
   googleFailure,
   obj,
+  sessionIdOf,
   str,
   toStruct,
 } from './google.js';
@@ -148,9 +149,14 @@ export const dialogflowCxConnector: ConnectorFactory = (settings, deps) => {
             location,
             agentId,
             environment,
-            input.conversationId,
+            sessionIdOf(input.conversationId),
           )
-        : client.projectLocationAgentSessionPath(projectId, location, agentId, input.conversationId);
+        : client.projectLocationAgentSessionPath(
+            projectId,
+            location,
+            agentId,
+            sessionIdOf(input.conversationId),
+          );
       const queryInput = cxQueryInput(input, input.languageCode ?? languageCode);
       const request = {
         session,

@@ -20,6 +20,7 @@ import {
   googleClientOptions,
   googleFailure,
   obj,
+  sessionIdOf,
   str,
   toStruct,
 } from './google.js';
@@ -204,7 +205,7 @@ export const dialogflowEsConnector: ConnectorFactory = (settings, deps) => {
     async turn(input) {
       const query = esQuery(input, input.languageCode ?? languageCode);
       const request = {
-        session: sessionPath(input.conversationId),
+        session: sessionPath(sessionIdOf(input.conversationId)),
         ...query,
         ...(input.metadata && Object.keys(input.metadata).length
           ? { queryParams: { payload: toStruct(input.metadata) } }

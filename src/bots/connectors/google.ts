@@ -4,6 +4,7 @@
  * status codes to `BotConnectorError` (retryable when Google is down, slow or throttling; not when
  * it refused the credentials or the request).
  */
+import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { BotConnectorError, type BotSettings } from './types.js';
 
@@ -62,6 +63,16 @@ export function googleClientOptions(settings: BotSettings, defaultEndpoint: stri
   opts.port = port;
   if (settings.data.plaintext === true) opts.sslCreds = grpc.credentials.createInsecure();
   return opts;
+}
+
+/**
+ * The Dialogflow session id of a conversation: the conversation id itself when Dialogflow takes it
+ * (at most 36 characters of letters, digits, `-` and `_`), else a stable digest of it.
+ */
+export function sessionIdOf(conversationId: string): string {
+  return /^[A-Za-z0-9_-]{1,36}$/.test(conversationId)
+    ? conversationId
+    : createHash('sha256').update(conversationId).digest('hex').slice(0, 36);
 }
 
 /** Call options for one turn: the turn's deadline, and no retries inside (athena decides). */
