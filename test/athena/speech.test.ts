@@ -166,6 +166,39 @@ describe('streamingRecognize (an audio stream)', () => {
     expect(err.retryable).toBe(false);
   });
 
+  it('a stream in an encoding Speech does not take is refused before any call', async () => {
+    const before = fake.streams.length;
+    const err = await refusal(speech.streamingRecognize(chunks('x'), { encoding: 'AAC' }));
+    expect(err.kind).toBe('rejected');
+    expect(fake.streams.length).toBe(before);
+  });
+
+  it('a stream with no audio is an empty transcript', async () => {
+    async function* none(): AsyncGenerator<Buffer> {}
+    expect(
+      await speech.streamingRecognize(none(), { encoding: 'LINEAR16', sampleRateHertz: 16_000 }),
+    ).toEqual({ text: '' });
+  });
+
+  it('a stream that stalls ends at the deadline, as a retryable timeout', async () => {
+    const impatient = createGoogleSpeech({
+      apiKey: KEY,
+      apiEndpoint: `${fake.host}:${fake.port}`,
+      plaintext: true,
+      timeoutMs: 800,
+    });
+    clients.push(impatient);
+    async function* stalled(): AsyncGenerator<Buffer> {
+      yield Buffer.from('and then');
+      await new Promise(() => {});
+    }
+    const err = await refusal(
+      impatient.streamingRecognize(stalled(), { encoding: 'LINEAR16', sampleRateHertz: 16_000 }),
+    );
+    expect(err.kind).toBe('timeout');
+    expect(err.retryable).toBe(true);
+  });
+
   it('an audio source that breaks mid-stream fails the transcription, and nothing else', async () => {
     async function* broken(): AsyncGenerator<Buffer> {
       yield Buffer.from('first part ');

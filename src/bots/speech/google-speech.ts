@@ -126,9 +126,10 @@ export function createGoogleSpeech(opts: GoogleSpeechOptions): SpeechToText {
       }
     },
 
-    streamingRecognize(chunks, format, onInterim) {
+    async streamingRecognize(chunks, format, onInterim) {
       const streamingConfig = { config: config(format), interimResults: !!onInterim };
       return new Promise<Transcript>((resolve, reject) => {
+        const source = Readable.from(chunks, { objectMode: true });
         const finals: Result[] = [];
         let settled = false;
         const fail = (err: unknown) => {
@@ -146,13 +147,17 @@ export function createGoogleSpeech(opts: GoogleSpeechOptions): SpeechToText {
             }
           }
         });
-        recognizer.on('error', fail);
+        recognizer.on('error', (err: unknown) => {
+          fail(err);
+          // Stop reading audio nobody will recognise.
+          source.unpipe(recognizer);
+          source.destroy();
+        });
         recognizer.on('end', () => {
           if (settled) return;
           settled = true;
           resolve(transcriptOf(finals));
         });
-        const source = Readable.from(chunks, { objectMode: true });
         source.on('error', (err) => {
           fail(new BotConnectorError('the audio stream failed', 'rejected', { cause: err }));
           recognizer.destroy();
