@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ChannelRecord, ChannelStore } from '../../gateway/channels/index.js';
-import { channelKey, SECTION } from '../../gateway/channels/index.js';
+import { channelByChannelId, SECTION } from '../../gateway/channels/index.js';
 import type { ServiceReader } from '../../gateway/services/index.js';
 import type { Database, Queryable } from '../../shared/db/pool.js';
 import { AppError } from '../../shared/errors.js';
@@ -364,8 +364,9 @@ export class OutboundMessages {
     if (req.section !== undefined) {
       found = SECTION.test(req.section) ? await channels.get(ccid, req.section) : undefined;
     } else {
-      const key = channelKey(req.channelId!);
-      found = (await channels.list(ccid)).find((c) => channelKey(c.channelId) === key);
+      // One indexed lookup (channelIds are unique across tenants); another tenant's is not found.
+      const ch = await channelByChannelId(this.deps.db, req.channelId!);
+      found = ch?.ccid === ccid ? ch : undefined;
     }
     if (!found)
       throw new AppError('OUTBOUND_CHANNEL_NOT_FOUND', undefined, {
