@@ -89,6 +89,9 @@ describe.each(engines())('interactions API on %s engines', (engine) => {
       ['limit=0', 'query.limit'],
       ['limit=abc', 'query.limit'],
       ['before=yesterday', 'query.before'],
+      // Well-formed ISO text that PostgreSQL cannot take as a time (an offset beyond ±15:59, year 0).
+      ['before=2020-01-01T00:00:00.000%2B99:99', 'query.before'],
+      ['before=0000-01-01T00:00:00Z', 'query.before'],
       ['colour=red', 'query.colour'],
     ]) {
       const r = await get(`/nexus/v3/interactions?${q}`, key(a));

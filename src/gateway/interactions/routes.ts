@@ -39,12 +39,26 @@ const listQuery = z
     agentId: name('agentId').optional(),
     limit: z.coerce.number().int().min(1).max(500).default(100),
     /** Paging: only interactions updated before this ISO time. */
-    before: z.string().datetime({ offset: true }).optional(),
+    before: z
+      .string()
+      .datetime({ offset: true })
+      // ISO-shaped is not enough: PostgreSQL refuses year 0 and offsets past ±15:59 (a 500 otherwise).
+      .transform((s) => new Date(s))
+      .refine((d) => {
+        const year = d.getUTCFullYear();
+        return Number.isFinite(d.getTime()) && year >= 1 && year <= 9999;
+      }, 'must be a time between the years 1 and 9999')
+      .transform((d) => d.toISOString())
+      .optional(),
   })
   .strict();
 
 const routeBody = z
-  .object({ queue: name('queue').optional(), agentId: name('agentId').optional(), bot: name('bot').optional() })
+  .object({
+    queue: name('queue').optional(),
+    agentId: name('agentId').optional(),
+    bot: name('bot').optional(),
+  })
   .strict()
   .refine((b) => [b.queue, b.agentId, b.bot].filter(Boolean).length === 1, {
     message: 'name one of a queue, an agentId or a bot',
