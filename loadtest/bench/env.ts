@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { ppidOf, type ProcessGroup, processTree, singleProcess } from './cpu.js';
+import { cpuSeconds, ppidOf, type ProcessGroup, processTree, singleProcess } from './cpu.js';
 
 export interface BenchEnv {
   engine: 'real' | 'embedded';
@@ -76,6 +76,25 @@ export async function createEnv(prefer: 'auto' | 'real' | 'embedded'): Promise<B
   r.disconnect();
   const keyPrefix = `bench${randomBytes(3).toString('hex')}:`;
   const groups: ProcessGroup[] = [];
+  // The backends serving this run's database: the part of the shared server's CPU that is ours.
+  const watcher = new pg.Client({ ...pgBase, database: 'postgres' });
+  await watcher.connect();
+  const seen = new Map<number, number>();
+  groups.push({
+    name: 'postgres-run',
+    label: `PostgreSQL backends of database ${database} (this run's own share)`,
+    sample: async () => {
+      const r = await watcher.query('SELECT pid FROM pg_stat_activity WHERE datname = $1', [database]);
+      for (const row of r.rows) {
+        const v = cpuSeconds(row.pid);
+        if (v !== undefined) seen.set(row.pid, v);
+      }
+      // A backend that exited keeps its last reading, so the sum never runs backwards.
+      let t = 0;
+      for (const v of seen.values()) t += v;
+      return t;
+    },
+  });
   if (postmaster)
     groups.push(
       processTree('postgres', 'PostgreSQL server, all processes (shared with other users)', postmaster),
@@ -92,6 +111,7 @@ export async function createEnv(prefer: 'auto' | 'real' | 'embedded'): Promise<B
     pgConnection: { ...pgBase, database },
     storageGroups: groups,
     close: async () => {
+      await watcher.end().catch(() => undefined);
       const c = new pg.Client({ ...pgBase, database: 'postgres' });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
