@@ -42,7 +42,7 @@ describe.each(engines())('outbound SMS campaigns (%s)', (engine) => {
       });
 
     it('sends from the sender id, reads sent, and the provider receipt makes it delivered', async () => {
-      const r = await send({ channelId, to: '+16505550199', text: 'Your appointment is at 10:00.' });
+      const r = await send({ channelId, to: '+1 (650) 555-0199', text: 'Your appointment is at 10:00.' });
       expect(r.status).toBe(202);
       const id = r.body.data.messageId;
       const sent = await events.wait(id, 'sent');
@@ -59,6 +59,7 @@ describe.each(engines())('outbound SMS campaigns (%s)', (engine) => {
       expect(read.body.data).toMatchObject({
         state: 'sent',
         channelType: 'sms',
+        to: '+16505550199',
         providerMessageId: got.providerId,
       });
 

@@ -181,7 +181,8 @@ export class OutboundMessages {
           channel.section,
           channel.channelId,
           service,
-          req.to,
+          // A phone number as digits (and a leading +): providers take no punctuation.
+          channel.channelType === 'sms' ? req.to.replace(/[\s().-]/g, '') : req.to,
           JSON.stringify(content),
         ],
       );
