@@ -13,6 +13,7 @@ import { type Browser, launchChromium } from './chromium.js';
 import {
   consoleTranscript,
   desktopPage,
+  openFromList,
   type Provisioned,
   provision,
   readyAgent,
@@ -194,7 +195,7 @@ describe.each(engines())('browser surfaces in Chromium (%s)', (engine) => {
     // The agent on the desktop gets it (the earlier conversation is still open there).
     const desktop = browser.context.pages().find((p) => p.url().endsWith('/desktop'))!;
     const agent = desktop.frameLocator('#nexus');
-    await agent.getByRole('button', { name: /Sam Rivera.*Can I change/ }).click({ timeout: 20_000 });
+    await openFromList(agent, /Sam Rivera.*Can I change/, t, tenant.apiKey);
 
     // Agent assist posts suggestions; they reach the console only.
     const posted = await api(t.url, 'POST', `/nexus/v3/interactions/${conversationId}/suggestions`, {
@@ -250,6 +251,33 @@ describe.each(engines())('browser surfaces in Chromium (%s)', (engine) => {
       .poll(() => conv.getByRole('textbox', { name: 'Reply to the customer' }).isDisabled())
       .toBe(true);
     await conv.close();
+    await shop.close();
+  }, 120_000);
+
+  it('transfers a conversation to another queue from the console', async () => {
+    const shop = await browser.context.newPage();
+    await shop.goto(`${host.origin}/shop`);
+    await shop.evaluate(() => localStorage.clear());
+    await shop.reload();
+    await shop.getByRole('button', { name: 'Chat with us' }).click();
+    await shop.getByRole('textbox', { name: 'Your message' }).fill('I need an invoice for my order');
+    await shop.getByRole('textbox', { name: 'Your message' }).press('Enter');
+
+    const desktop = browser.context.pages().find((p) => p.url().endsWith('/desktop'))!;
+    const agent = desktop.frameLocator('#nexus');
+    const mine = agent.getByRole('list', { name: /My conversations/ });
+    await openFromList(agent, /I need an invoice/, t, tenant.apiKey);
+    await agent.getByRole('button', { name: 'Transfer', exact: true }).first().click();
+    await agent.getByLabel('To queue').fill('billing');
+    await agent.getByLabel('To queue').press('Enter');
+    await expect
+      .poll(() => agent.locator('.feedback').textContent(), { timeout: 15_000 })
+      .toContain('Transferred to queue billing');
+    // It leaves the agent's own list: nobody staffs billing, so it waits there.
+    await expect
+      .poll(() => mine.getByRole('button', { name: /I need an invoice/ }).count(), { timeout: 15_000 })
+      .toBe(0);
+    await expect.poll(() => agent.locator('#conv-title + .state').textContent()).toBe('Queued');
     await shop.close();
   }, 120_000);
 

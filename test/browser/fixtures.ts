@@ -76,3 +76,27 @@ export async function readyAgent(page: Page, desktopUrl: string): Promise<FrameL
   await agent.locator('[role="switch"][aria-checked="true"]').waitFor();
   return agent;
 }
+
+/** Clicks a conversation in the console's list; on a timeout, says what the list and the gateway held. */
+export async function openFromList(
+  agent: FrameLocator,
+  name: RegExp,
+  t: Pick<TestNexus, 'url'>,
+  apiKey: string,
+): Promise<void> {
+  try {
+    await agent.locator('nav.side').getByRole('button', { name }).click({ timeout: 20_000 });
+  } catch (err) {
+    const lines = [`no conversation ${name} in the console's list: ${(err as Error).message.split('\n')[0]}`];
+    lines.push(`list: ${await agent.locator('nav.side').textContent()}`);
+    for (const state of ['queued', 'assigned', 'asynchold', 'done']) {
+      const r = await api(t.url, 'GET', `/nexus/v3/interactions?state=${state}`, {
+        headers: { 'x-api-key': apiKey },
+      });
+      lines.push(
+        `${state}: ${JSON.stringify((r.body?.data?.interactions ?? []).map((c: any) => [c.id, c.agentId, c.lastSeq]))}`,
+      );
+    }
+    throw new Error(lines.join('\n'));
+  }
+}

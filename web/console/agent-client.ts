@@ -58,17 +58,21 @@ export class AgentClient {
   readonly pending: PendingAgentSend[] = [];
   private socket: Socket<AgentServerToClient, AgentClientToServer> | undefined;
   private readonly handlers = new Map<keyof AgentEvents, Set<(...a: any[]) => void>>();
-  private desired: 'ready' | 'notready';
+  /** What the agent chose in this tab; undefined until they choose (nothing is sent then). */
+  private desired: 'ready' | 'notready' | undefined;
   private _status: AgentStatus = 'connecting';
   private flushing = false;
   /** Conversations this page is showing: re-joined (with the seq held) after a reconnect. */
   private readonly watching = new Set<string>();
+  /** Conversations being caught up, or that refused a join (not ours): not asked again. */
+  private readonly catchingUp = new Set<string>();
 
   constructor(
     private readonly gateway: string,
     private readonly storage: Storage | null,
   ) {
-    this.desired = storage?.getItem(STATE_KEY) === 'ready' ? 'ready' : 'notready';
+    const saved = storage?.getItem(STATE_KEY);
+    this.desired = saved === 'ready' || saved === 'notready' ? saved : undefined;
   }
 
   on<K extends keyof AgentEvents>(event: K, fn: AgentEvents[K]): () => void {
@@ -96,7 +100,7 @@ export class AgentClient {
   }
 
   get state(): 'ready' | 'notready' {
-    return this.desired;
+    return this.desired ?? 'notready';
   }
 
   connect(token: string): void {
@@ -148,6 +152,7 @@ export class AgentClient {
       this.upsert(p.conversation);
       this.emit('change', p.conversation.id);
       this.emit('change');
+      this.catchUp(p.conversation.id);
     });
     socket.on('message', (m) => {
       if (this.take(m)) this.emit('change', m.conversationId);
@@ -179,7 +184,9 @@ export class AgentClient {
   }
 
   private async afterConnect(): Promise<void> {
-    await this.applyState();
+    // Re-applies only a choice made in this tab: a conversation tab opened next to the
+    // communication tab must not flip the agent's state.
+    if (this.desired) await this.applyState();
     await this.refresh();
     for (const id of this.watching) await this.join(id);
     void this.flush();
@@ -187,14 +194,15 @@ export class AgentClient {
 
   private async applyState(): Promise<void> {
     const s = this.socket;
-    if (!s?.connected) return;
+    const state = this.desired;
+    if (!s?.connected || !state) return;
     try {
-      const ack = await s.timeout(TIMEOUT).emitWithAck('agent.state', { state: this.desired });
+      const ack = await s.timeout(TIMEOUT).emitWithAck('agent.state', { state });
       if (!ack.ok) this.emit('notice', ack.error.message);
     } catch {
       // Re-applied on the next connect.
     }
-    this.emit('state', this.desired);
+    this.emit('state', state);
   }
 
   async setState(state: 'ready' | 'notready'): Promise<void> {
@@ -220,9 +228,26 @@ export class AgentClient {
       }
       for (const summary of ack.conversations) this.upsert(summary);
       this.emit('change');
+      for (const summary of ack.conversations) this.catchUp(summary.id);
     } catch {
       // offline: the next connect refreshes
     }
+  }
+
+  /**
+   * A conversation of this agent whose messages this page does not all hold (its assignment notice
+   * was missed, or the page was reloaded): join it, which replays from the seq held.
+   */
+  private catchUp(conversationId: string): void {
+    const c = this.conversations.get(conversationId);
+    if (!c || this.catchingUp.has(conversationId)) return;
+    if (c.summary.state !== 'assigned' && c.summary.state !== 'asynchold') return;
+    if (c.lastSeq >= c.summary.lastSeq) return;
+    this.catchingUp.add(conversationId);
+    void this.join(conversationId).then((err) => {
+      // Refused (another agent's): leave it; otherwise it may be caught up again later.
+      if (!err || err.retryable) this.catchingUp.delete(conversationId);
+    });
   }
 
   /** Opens a conversation: replays what this page does not hold yet. */

@@ -183,6 +183,7 @@ function commView(claims: Record<string, unknown> | undefined): { destroy(): voi
   const main = h('div', { class: 'main' });
   let pane: ConversationPane | undefined;
   let selected: string | undefined;
+  let listFrame = 0;
 
   const placeholder = () =>
     h(
@@ -271,8 +272,13 @@ function commView(claims: Record<string, unknown> | undefined): { destroy(): voi
   };
 
   const offs = [
-    agent.on('change', (id) => {
-      if (id === undefined) renderList();
+    // Any change may move a preview or a count: redraw the list once per frame at most.
+    agent.on('change', () => {
+      if (listFrame) return;
+      listFrame = requestAnimationFrame(() => {
+        listFrame = 0;
+        renderList();
+      });
     }),
     agent.on('assigned', (c) => {
       announcer.textContent = `New conversation from ${customerName(c.summary)}`;
@@ -285,6 +291,7 @@ function commView(claims: Record<string, unknown> | undefined): { destroy(): voi
   select(undefined);
   return {
     destroy() {
+      cancelAnimationFrame(listFrame);
       bar.destroy();
       offs.forEach((f) => f());
       pane?.destroy();
