@@ -270,6 +270,8 @@ describe.each(engines())('API keys on %s engines', (engine) => {
       [{ ...ok, enabled: 'yes' }, 'enabled'],
       [{ ...ok, expires: 'tomorrow' }, 'expires'],
       [{ ...ok, expires: '2001-01-01T00:00:00Z' }, 'expires'],
+      // ISO-shaped but no time at all (an offset past ±23:59): refused, not sent to PostgreSQL.
+      [{ ...ok, expires: '2099-01-01T00:00:00+99:99' }, 'expires'],
       [undefined, 'body'],
     ];
     for (const [json, field] of cases) {

@@ -60,8 +60,13 @@ export const createKeySchema = z
         });
       }
     });
-    if (typeof b.expires === 'string' && Date.parse(b.expires) <= Date.now()) {
-      ctx.addIssue({ code: 'custom', path: ['expires'], message: 'must be in the future' });
+    if (typeof b.expires === 'string') {
+      const at = Date.parse(b.expires);
+      // ISO-shaped is not enough: `+99:99` parses to no time at all, which PostgreSQL would refuse (a 500).
+      if (!Number.isFinite(at) || new Date(at).getUTCFullYear() > 9999)
+        ctx.addIssue({ code: 'custom', path: ['expires'], message: 'must be a time before the year 10000' });
+      else if (at <= Date.now())
+        ctx.addIssue({ code: 'custom', path: ['expires'], message: 'must be in the future' });
     }
   });
 
