@@ -25,7 +25,10 @@ describe.each(engines())('a misbehaving plugin does not disturb a chat (%s)', (e
     new Promise<void>((resolve) => {
       const check = () => {
         if ((calls[name] ?? 0) >= n) resolve();
-        else (called[name] ??= []).push(check);
+        else {
+          called[name] = called[name] ?? [];
+          called[name].push(check);
+        }
       };
       check();
     });
