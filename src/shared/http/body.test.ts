@@ -68,6 +68,17 @@ describe('parseBody', () => {
     });
   });
 
+  it('refuses a NUL however deep it is nested (PostgreSQL would refuse the whole commit batch)', () => {
+    for (const depth of [1, 63, 64, 65, 200]) {
+      const body = `${'{"a":'.repeat(depth)}"x\\u0000"${'}'.repeat(depth)}`;
+      const e = refusal(() => parseBody(buf(body), 'application/json', ['json']));
+      expect(e.errorName, `depth ${depth}`).toBe('VALIDATION_FAILED');
+    }
+    // Deep nesting without a NUL is the route's business.
+    const deep = `${'{"a":'.repeat(200)}"x"${'}'.repeat(200)}`;
+    expect(parseBody(buf(deep), 'application/json', ['json'])).toBeTypeOf('object');
+  });
+
   it('leaves raw bodies to the route', () => {
     expect(parseBody(buf('<xml/>'), 'text/xml', ['raw'])).toBeUndefined();
   });

@@ -97,12 +97,18 @@ export function parseBody(raw: Buffer, contentType: string | undefined, accept: 
   throw new AppError('UNSUPPORTED_MEDIA_TYPE', undefined, { contentType: type || '(none)' });
 }
 
-function walkNul(v: unknown, path: string, depth = 0): void {
-  if (typeof v === 'string') refuseNul(v, path);
-  else if (v && typeof v === 'object' && depth < 64) {
-    for (const [k, x] of Object.entries(v)) {
-      refuseNul(k, `${path ? `${path}.` : ''}(key)`);
-      walkNul(x, path ? `${path}.${k}` : k, depth + 1);
+/** Every string and key, however deep (iteratively: one NUL anywhere fails a whole commit batch). */
+function walkNul(root: unknown, rootPath: string): void {
+  const stack: Array<[unknown, string]> = [[root, rootPath]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [v, path] = item;
+    if (typeof v === 'string') refuseNul(v, path);
+    else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        refuseNul(k, `${path ? `${path}.` : ''}(key)`);
+        // A path stops growing at some length, so that deep nesting costs no quadratic memory.
+        stack.push([x, path.length > 256 ? path : path ? `${path}.${k}` : k]);
+      }
     }
   }
 }
