@@ -2,16 +2,18 @@
 /**
  * Bundles the browser code in web/ with esbuild into dist/web/ (never committed; the gateway serves
  * it under /ux): the widget a site embeds, the agent console, the demo page, and their styles.
- * `--watch` rebuilds on change. Prints each file's size, raw and gzipped.
+ * `--watch` rebuilds on change; `--out <dir>` writes elsewhere. Prints each file's size, raw and gzipped.
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(root, 'dist', 'web');
+const outArg = process.argv.indexOf('--out');
+// `--out <dir>`: somewhere else than dist/web (the browser tests build into their own folder).
+const out = outArg > 0 ? resolve(process.argv[outArg + 1]) : join(root, 'dist', 'web');
 const watch = process.argv.includes('--watch');
 
 rmSync(out, { recursive: true, force: true });
@@ -48,7 +50,7 @@ if (watch) {
   const files = results.flatMap((r) => Object.keys(r.metafile.outputs)).sort();
   const rows = files.map((f) => {
     const body = readFileSync(join(root, f));
-    return `  ${f.padEnd(26)} ${(body.length / 1024).toFixed(1).padStart(7)} kB  ${(gzipSync(body).length / 1024).toFixed(1).padStart(6)} kB gzip`;
+    return `  ${relative(root, join(root, f)).padEnd(26)} ${(body.length / 1024).toFixed(1).padStart(7)} kB  ${(gzipSync(body).length / 1024).toFixed(1).padStart(6)} kB gzip`;
   });
   process.stdout.write(`web bundles:\n${rows.join('\n')}\n`);
 }

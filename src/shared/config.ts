@@ -164,6 +164,8 @@ export const nexusSchema = z
         frameAncestors: z.string().default('*'),
         /** Comma-separated origins allowed to hand the console its agent token by postMessage. */
         parentOrigins: z.string().default(''),
+        /** Where the built browser bundles are. Empty: `dist/web` of the installed package. */
+        assetsDir: z.string().default(''),
       })
       .strict()
       .default({}),

@@ -1,13 +1,27 @@
-/** The suites exercise the bundles built from the current sources, not whatever dist/web holds. */
+/**
+ * The suites serve bundles built from the current sources into a folder of their own (never
+ * dist/web, which another worker or a running gateway may be reading), given to the gateway as
+ * `nexus.ux.assetsDir`.
+ */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-let built = false;
+let dir: string | undefined;
 
-export function buildBundles(): void {
-  if (built) return;
-  execFileSync(process.execPath, [join(import.meta.dirname, '..', '..', 'scripts', 'build-web.mjs')], {
-    stdio: 'pipe',
-  });
-  built = true;
+/** Builds once per test worker; returns the folder to pass as `nexus.ux.assetsDir`. */
+export function buildBundles(): string {
+  if (dir) return dir;
+  const out = mkdtempSync(join(tmpdir(), 'nexus-web-'));
+  execFileSync(
+    process.execPath,
+    [join(import.meta.dirname, '..', '..', 'scripts', 'build-web.mjs'), '--out', out],
+    {
+      stdio: 'pipe',
+    },
+  );
+  dir = out;
+  process.once('exit', () => rmSync(out, { recursive: true, force: true }));
+  return out;
 }

@@ -31,8 +31,7 @@ describe.each(engines())('browser surfaces in Chromium (%s)', (engine) => {
   const cspViolations: string[] = [];
 
   beforeAll(async () => {
-    buildBundles();
-    t = await startNexus({ engine });
+    t = await startNexus({ engine, nexus: { ux: { assetsDir: buildBundles() } } });
     tenant = await provision(t);
     host = await startHostServer();
     host.page('/shop', shopPage(t.url, tenant.apiKey));

@@ -19,8 +19,7 @@ describe.each(engines())('the demo page (%s)', (engine) => {
   let browser: Browser;
 
   beforeAll(async () => {
-    buildBundles();
-    t = await startNexus({ engine, nexus: { ux: { demo: 'on' } } });
+    t = await startNexus({ engine, nexus: { ux: { demo: 'on', assetsDir: buildBundles() } } });
     browser = await launchChromium();
   }, 120_000);
 
@@ -100,8 +99,7 @@ describe('the demo when it is off', () => {
   let t: TestNexus;
 
   beforeAll(async () => {
-    buildBundles();
-    t = await startNexus({ nexus: { ux: { demo: 'off' } } });
+    t = await startNexus({ nexus: { ux: { demo: 'off', assetsDir: buildBundles() } } });
   }, 60_000);
 
   afterAll(async () => {

@@ -31,8 +31,7 @@ describe.each(engines())('widget resilience in Chromium (%s)', (engine) => {
   let agent: FrameLocator;
 
   beforeAll(async () => {
-    buildBundles();
-    t = await startNexus({ engine });
+    t = await startNexus({ engine, nexus: { ux: { assetsDir: buildBundles() } } });
     tenant = await provision(t);
     host = await startHostServer();
     host.page('/shop', shopPage(t.url, tenant.apiKey));

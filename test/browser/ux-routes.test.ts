@@ -8,10 +8,15 @@ describe.each(engines())('/ux routes (%s)', (engine) => {
   let t: TestNexus;
 
   beforeAll(async () => {
-    buildBundles();
     t = await startNexus({
       engine,
-      nexus: { ux: { frameAncestors: 'https://wwe.example.com', parentOrigins: 'https://wwe.example.com' } },
+      nexus: {
+        ux: {
+          frameAncestors: 'https://wwe.example.com',
+          parentOrigins: 'https://wwe.example.com',
+          assetsDir: buildBundles(),
+        },
+      },
     });
   }, 60_000);
 
@@ -68,6 +73,23 @@ describe.each(engines())('/ux routes (%s)', (engine) => {
       const r = await api(t.url, 'GET', path);
       expect(r.status, path).toBe(404);
       expect(r.body.status.name, path).toBe('NOT_FOUND');
+    }
+  });
+
+  it('answers UX_NOT_BUILT (503) when the bundles are missing, and keeps serving the rest', async () => {
+    const bare = await startNexus({
+      engine: 'embedded',
+      nexus: { ux: { assetsDir: '/nonexistent/nexus-web' } },
+    });
+    try {
+      for (const path of ['/ux/widget.js', '/ux/comm', '/ux/assets/console.js']) {
+        const r = await api(bare.url, 'GET', path);
+        expect(r.status, path).toBe(503);
+        expect(r.body.status.code, path).toBe(4200);
+      }
+      expect((await fetch(`${bare.url}/health/live`)).status).toBe(200);
+    } finally {
+      await bare.cleanup();
     }
   });
 

@@ -17,7 +17,7 @@ export interface UxOptions {
 }
 
 export function uxRoutes(router: Router, deps: GatewayDeps, opts: UxOptions = {}): void {
-  const assets = opts.assets ?? new AssetStore();
+  const assets = opts.assets ?? new AssetStore(deps.config.ux.assetsDir || undefined);
   const frameAncestors = parseSourceList(deps.config.ux.frameAncestors, 'nexus.ux.frameAncestors');
   const parentOrigins = deps.config.ux.parentOrigins
     .split(',')
