@@ -280,6 +280,12 @@ function commView(claims: Record<string, unknown> | undefined): { destroy(): voi
         renderList();
       });
     }),
+    agent.on('state', () => {
+      if (!selected) {
+        clear(main);
+        main.append(placeholder());
+      }
+    }),
     agent.on('assigned', (c) => {
       announcer.textContent = `New conversation from ${customerName(c.summary)}`;
       if (!selected || agent.conversations.get(selected)?.summary.state === 'done') select(c.summary.id);
