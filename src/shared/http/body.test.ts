@@ -79,6 +79,22 @@ describe('parseBody', () => {
     expect(parseBody(buf(deep), 'application/json', ['json'])).toBeTypeOf('object');
   });
 
+  it('refuses a lone surrogate escape, in a value or a key (PostgreSQL jsonb refuses it)', () => {
+    for (const body of [
+      '{"a":"x\\ud800"}',
+      '{"a":{"b":["\\udfff"]}}',
+      '{"\\uDBFF":1}',
+      '{"a":"\\udc00\\ud800"}',
+    ]) {
+      expect(refusal(() => parseBody(buf(body), 'application/json', ['json'])).errorName, body).toBe(
+        'VALIDATION_FAILED',
+      );
+    }
+    // A pair is a character; an escaped backslash before "ud800" is only text.
+    expect(parseBody(buf('{"a":"\\ud83d\\ude00"}'), 'application/json', ['json'])).toEqual({ a: '😀' });
+    expect(parseBody(buf('{"a":"\\\\ud800"}'), 'application/json', ['json'])).toEqual({ a: '\\ud800' });
+  });
+
   it('leaves raw bodies to the route', () => {
     expect(parseBody(buf('<xml/>'), 'text/xml', ['raw'])).toBeUndefined();
   });

@@ -18,6 +18,25 @@ export function refuseNul(value: string, field: string): void {
     });
 }
 
+/**
+ * Half of a UTF-16 surrogate pair alone (only a JSON `\uD800` escape makes one): jsonb refuses it,
+ * failing the query, or a whole commit batch of chat messages, as a 500 or an endless 503.
+ */
+export function refuseLoneSurrogate(value: string, field: string): void {
+  if (hasLoneSurrogate(value))
+    throw new AppError('VALIDATION_FAILED', `${field || 'a value'} must be well-formed Unicode.`, { field });
+}
+
+// Without the u flag a regex sees UTF-16 code units, so it can find a half pair.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export function hasLoneSurrogate(value: string): boolean {
+  return LONE_SURROGATE.test(value);
+}
+
+/** A JSON text that may hold a NUL or a surrogate escape: only those are walked. */
+const SUSPECT = /\\u0000|\u0000|\\u[dD][89a-fA-F]/;
+
 /** `a[b][c]=1&a[d][]=2` → `{ a: { b: { c: '1' }, d: ['2'] } }`. */
 export function parseForm(text: string): Record<string, unknown> {
   const out: Record<string, unknown> = Object.create(null);
@@ -85,9 +104,8 @@ export function parseBody(raw: Buffer, contentType: string | undefined, accept: 
     } catch {
       throw new AppError('MALFORMED_JSON');
     }
-    // Only a body that may hold NUL is walked (the raw bytes of "\u0000" or a literal NUL).
-    const text = raw.toString('utf8');
-    if (text.includes('\\u0000') || text.includes('\u0000')) walkNul(parsed, '');
+    // Only a body that may hold NUL or a lone surrogate is walked (escapes, or a literal NUL).
+    if (SUSPECT.test(raw.toString('utf8'))) walkNul(parsed, '');
     return parsed;
   }
   if (type === 'application/x-www-form-urlencoded' && accept.includes('form')) {
@@ -102,10 +120,13 @@ function walkNul(root: unknown, rootPath: string): void {
   const stack: Array<[unknown, string]> = [[root, rootPath]];
   for (let item = stack.pop(); item; item = stack.pop()) {
     const [v, path] = item;
-    if (typeof v === 'string') refuseNul(v, path);
-    else if (v && typeof v === 'object') {
+    if (typeof v === 'string') {
+      refuseNul(v, path);
+      refuseLoneSurrogate(v, path);
+    } else if (v && typeof v === 'object') {
       for (const [k, x] of Object.entries(v)) {
         refuseNul(k, `${path ? `${path}.` : ''}(key)`);
+        refuseLoneSurrogate(k, `${path ? `${path}.` : ''}(key)`);
         // A path stops growing at some length, so that deep nesting costs no quadratic memory.
         stack.push([x, path.length > 256 ? path : path ? `${path}.${k}` : k]);
       }
