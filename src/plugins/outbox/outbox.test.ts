@@ -140,6 +140,24 @@ describe.each(engines())('outbox on %s engine', (engine) => {
     expect(outcomes[2]).toEqual(['2', 'done']);
   });
 
+  it('keeps delivering other conversations while one delivery hangs', async () => {
+    const hung = deferred();
+    const got: string[] = [];
+    const box = make(db);
+    box.handle('test', async (row) => {
+      if (row.orderingKey === 'stuck') return hung.promise;
+      got.push(row.orderingKey);
+    });
+    await db.tx((q) => box.enqueue(q, [item(1, 'stuck'), item(2, 'a'), item(3, 'b')]));
+    await box.start();
+    await until(() => got.length === 2);
+    await db.tx((q) => box.enqueue(q, [item(4, 'c')]));
+    box.wake();
+    await until(() => got.length === 3);
+    expect(got.sort()).toEqual(['a', 'b', 'c']);
+    hung.resolve();
+  });
+
   it('folds a second enqueue with the same dedupe key', async () => {
     const box = make(db);
     await db.tx((q) => box.enqueue(q, [{ ...item(1), dedupeKey: 'm-1' }]));

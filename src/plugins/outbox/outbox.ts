@@ -98,6 +98,7 @@ export class Outbox {
   private stopped = true;
   private wakeRequested = false;
   private inflight: Promise<void> | undefined;
+  private readonly deliveries = new Set<Promise<void>>();
   private unsubscribe: (() => Promise<void>) | undefined;
   private readonly m;
 
@@ -180,6 +181,7 @@ export class Outbox {
     await this.unsubscribe?.().catch(() => undefined);
     this.unsubscribe = undefined;
     await this.inflight;
+    await this.settled();
   }
 
   private schedule(ms: number): void {
@@ -197,16 +199,31 @@ export class Outbox {
     this.timer.unref?.();
   }
 
-  /** One pass: claim due rows, deliver them concurrently (one per ordering key), record outcomes. */
+  /**
+   * One pass: claim due rows (one per ordering key) and start their deliveries without waiting for
+   * them, so that one slow or hanging delivery never holds up the others; a finished delivery
+   * wakes the worker to claim the next row of its key.
+   */
   async pass(): Promise<number> {
     if (this.running) return 0;
     this.running = true;
     this.wakeRequested = false;
-    let delivered = 0;
+    let claimed = 0;
+    const batch = this.opts.batchSize ?? 50;
+    const room = batch * 2 - this.deliveries.size;
     try {
-      const rows = await this.claim();
-      delivered = rows.length;
-      await Promise.all(rows.map((row) => this.deliver(row)));
+      if (room > 0) {
+        const rows = await this.claim(Math.min(batch, room));
+        claimed = rows.length;
+        for (const row of rows) {
+          const p: Promise<void> = this.deliver(row).finally(() => {
+            this.deliveries.delete(p);
+            this.wakeRequested = true;
+            this.schedule(0);
+          });
+          this.deliveries.add(p);
+        }
+      }
       if (this.m) {
         const p = await this.opts.db.query<{ n: string }>(
           "SELECT count(*) AS n FROM outbox WHERE state = 'pending'",
@@ -219,13 +236,16 @@ export class Outbox {
       this.running = false;
     }
     // A full batch or a wake during the pass: go again at once; otherwise poll.
-    this.schedule(
-      delivered >= (this.opts.batchSize ?? 50) || this.wakeRequested ? 0 : (this.opts.pollMs ?? 500),
-    );
-    return delivered;
+    this.schedule(claimed >= batch || this.wakeRequested ? 0 : (this.opts.pollMs ?? 500));
+    return claimed;
   }
 
-  private async claim(): Promise<OutboxRow[]> {
+  /** Resolves when every delivery started so far has finished (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.deliveries.size) await Promise.allSettled([...this.deliveries]);
+  }
+
+  private async claim(limit: number): Promise<OutboxRow[]> {
     const leaseMs = this.opts.leaseMs ?? 60_000;
     const kinds = [...this.handlers.keys()];
     if (kinds.length === 0) return [];
@@ -242,7 +262,7 @@ export class Outbox {
          )
          UPDATE outbox SET locked_until = now() + ($3::int * interval '1 millisecond'), attempts = attempts + 1, updated_at = now()
            FROM due WHERE outbox.id = due.id RETURNING outbox.*`,
-        [this.opts.batchSize ?? 50, kinds, leaseMs],
+        [limit, kinds, leaseMs],
       );
       return r.rows.map(toRow);
     });
