@@ -1,6 +1,7 @@
 /** Validation of everything a customer or an agent sends (socket payloads and REST bodies). */
 import { z } from 'zod';
 import { AppError } from '../../shared/errors.js';
+import { hasLoneSurrogate } from '../../shared/http/body.js';
 
 export const MAX_TEXT_CHARS = 4096;
 export const MAX_CONTENT_BYTES = 16 * 1024;
@@ -18,13 +19,31 @@ const text = z
   .string()
   .max(MAX_TEXT_CHARS, `at most ${MAX_TEXT_CHARS} characters`)
   .refine(noNul, 'must not contain NUL characters');
+/** No key or string anywhere holds half a surrogate pair (jsonb refuses it: a failed commit batch). */
+function wellFormedDeep(root: unknown): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (hasLoneSurrogate(v)) return false;
+    } else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (hasLoneSurrogate(k)) return false;
+        stack.push(x);
+      }
+    }
+  }
+  return true;
+}
+
 const content = z
   .record(z.unknown())
   .refine(
     (c) => Buffer.byteLength(JSON.stringify(c)) <= MAX_CONTENT_BYTES,
     `at most ${MAX_CONTENT_BYTES} bytes of JSON`,
   )
-  .refine((c) => !JSON.stringify(c).includes('\\u0000'), 'must not contain NUL characters');
+  .refine((c) => !JSON.stringify(c).includes('\\u0000'), 'must not contain NUL characters')
+  .refine(wellFormedDeep, 'must be well-formed Unicode (no lone surrogate)');
 
 const sendShape = {
   clientMessageId,
