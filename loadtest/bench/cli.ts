@@ -12,9 +12,10 @@
  *   --profile   run V8's CPU profiler (as --cpu-prof does) in the gateway over each measured phase; summarize it
  *   --generators N   load generator processes (default 1)
  *   --servers L relay: comma-separated subset of uws,socketio,gateway (default all)
+ *   --render F  re-draw report.md and chart.svg next to a saved report.json F, and exit
  *   --set k=v   override a gateway `nexus` config key for the run (dotted, JSON value), e.g. --set chat.commitWindowMs=5
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEnv } from './env.js';
@@ -180,7 +181,18 @@ export async function runBench(
   return rep;
 }
 
+/** Re-draws report.md and chart.svg from a saved report.json (same folder). */
+function render(file: string): void {
+  const rep = JSON.parse(readFileSync(file, 'utf8'));
+  writeFileSync(join(dirname(file), 'report.md'), `${markdown(rep)}\n`);
+  writeFileSync(join(dirname(file), 'chart.svg'), `${svgChart(rep)}\n`);
+}
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  if (process.argv[2] === '--render') {
+    render(resolve(process.argv[3] ?? 'loadtest/results/report.json'));
+    process.exit(0);
+  }
   let opts: CliOptions;
   try {
     opts = parseArgs(process.argv.slice(2));

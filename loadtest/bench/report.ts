@@ -370,7 +370,7 @@ function esc(s: string): string {
 
 /** Two panels: p99 latency against offered rate for each relay server, and every target as a bar. */
 export function svgChart(rep: Report): string {
-  const W = 1000;
+  const W = 1160;
   const H = 380;
   const o: string[] = [];
   o.push(
@@ -399,7 +399,7 @@ export function svgChart(rep: Report): string {
       o.push(`<line x1="${ax.x}" x2="${ax.x + ax.w}" y1="${Y(v)}" y2="${Y(v)}" stroke="#eee"/>`);
       o.push(`<text x="${ax.x - 6}" y="${Y(v) + 4}" text-anchor="end">${v >= 1 ? v : v.toFixed(1)}</text>`);
     }
-    for (let e = Math.ceil(x0); e <= Math.floor(x1); e++) {
+    for (let e = Math.floor(x0); e <= Math.floor(x1); e++) {
       for (const mnt of [1, 2, 5]) {
         const v = mnt * 10 ** e;
         if (Math.log10(v) < x0 || Math.log10(v) > x1) continue;
@@ -423,9 +423,13 @@ export function svgChart(rep: Report): string {
     for (const k of ['gateway', 'uws', 'socketio'] as const) {
       const r = rep.details.relay?.[k];
       if (!r) continue;
-      const pts = [...r.steps].sort((a, b) => a.rate - b.rate);
+      // The line follows the last try at each rate (a confirmed retry); every try is a dot.
+      const last = new Map<number, StepResult>();
+      for (const st of r.steps) last.set(st.rate, st);
+      const line = [...last.values()].sort((a, b) => a.rate - b.rate);
+      const pts = r.steps;
       o.push(
-        `<polyline fill="none" stroke="${COLORS[k]}" stroke-width="2" points="${pts.map((s) => `${X(s.rate).toFixed(1)},${Y(s.latency.p99_ms).toFixed(1)}`).join(' ')}"/>`,
+        `<polyline fill="none" stroke="${COLORS[k]}" stroke-width="2" points="${line.map((s) => `${X(s.rate).toFixed(1)},${Y(s.latency.p99_ms).toFixed(1)}`).join(' ')}"/>`,
       );
       for (const s of pts)
         o.push(
@@ -457,7 +461,8 @@ export function svgChart(rep: Report): string {
     o.push(
       `<rect x="${bx.x}" y="${y + 9}" width="${((s / 2) * bx.w).toFixed(1)}" height="14" fill="${colour}"/>`,
     );
-    o.push(`<text x="${bx.x + bx.w + 8}" y="${y + 20}">${esc(t.measured)}</text>`);
+    const measured = t.measured.length > 44 ? `${t.measured.slice(0, 43)}…` : t.measured;
+    o.push(`<text x="${bx.x + bx.w + 8}" y="${y + 20}">${esc(measured)}</text>`);
   });
   if (targets.length) {
     o.push(
