@@ -85,6 +85,8 @@ export interface ProcessGroup {
   /** What the group is (shown in reports), e.g. "PostgreSQL server (all databases)". */
   label: string;
   sample(): Promise<number> | number;
+  /** Groups whose processes come and go between samples are also polled while a phase runs. */
+  poll?: boolean;
 }
 
 export function singleProcess(name: string, label: string, pid: () => number | undefined): ProcessGroup {
@@ -134,7 +136,14 @@ export class CpuMeter {
   async start(): Promise<() => Promise<CpuReading[]>> {
     const t0 = performance.now();
     const before = await Promise.all(this.groups.map((g) => g.sample()));
+    const polled = this.groups.filter((g) => g.poll);
+    const timer = polled.length
+      ? setInterval(() => {
+          for (const g of polled) Promise.resolve(g.sample()).catch(() => undefined);
+        }, 250)
+      : undefined;
     return async () => {
+      if (timer) clearInterval(timer);
       const after = await Promise.all(this.groups.map((g) => g.sample()));
       const wall = (performance.now() - t0) / 1000;
       return this.groups.map((g, i) => {

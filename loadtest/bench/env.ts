@@ -83,6 +83,8 @@ export async function createEnv(prefer: 'auto' | 'real' | 'embedded'): Promise<B
   groups.push({
     name: 'postgres-run',
     label: `PostgreSQL backends of database ${database} (this run's own share)`,
+    // Short-lived backends (the raw INSERT baseline's connections) are caught between samples.
+    poll: true,
     sample: async () => {
       const r = await watcher.query('SELECT pid FROM pg_stat_activity WHERE datname = $1', [database]);
       for (const row of r.rows) {
