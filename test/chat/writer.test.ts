@@ -101,6 +101,30 @@ describe.each(engines())('group-commit writer on %s engines', (engine) => {
     expect(retried.map((r) => r.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 2));
   });
 
+  it('fails alone a message the database refuses (bad JSON text), storing the rest of its batch', async () => {
+    const [c, d] = await Promise.all([conversation(), conversation()]);
+    // Validation at the edge refuses this; the writer must not let one such message sink its batch.
+    const outcomes = await Promise.all([
+      errName(chat.append(c.id, { from: customer, text: 'one', clientMessageId: 'g1' })),
+      errName(
+        chat.append(d.id, {
+          from: customer,
+          type: 'Rich',
+          content: { a: 'x\ud800' },
+          clientMessageId: 'bad',
+        }),
+      ),
+      errName(chat.append(c.id, { from: customer, text: 'two', clientMessageId: 'g2' })),
+      errName(chat.append(d.id, { from: customer, text: 'three', clientMessageId: 'g3' })),
+    ]);
+    expect(outcomes).toEqual(['accepted', 'VALIDATION_FAILED', 'accepted', 'accepted']);
+    expect(await rows(c.id)).toEqual([
+      [1, 'g1'],
+      [2, 'g2'],
+    ]);
+    expect(await rows(d.id)).toEqual([[1, 'g3']]);
+  });
+
   it('refuses other tenants, done conversations and unknown ids, message by message within a batch', async () => {
     const c = await conversation();
     const other = await createTenant(t);

@@ -52,6 +52,13 @@ type Outcome = { ok: AppendResult } | { err: AppError } | { sameAs: number };
 
 const RETRYABLE_PG = new Set(['40001', '40P01']);
 
+/** A data exception (SQLSTATE class 22, or the pool's 400 for it): the input, not the database. */
+function refusedData(err: unknown): boolean {
+  if (err instanceof AppError) return err.errorName === 'VALIDATION_FAILED';
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && code.startsWith('22');
+}
+
 export class GroupCommitWriter {
   private pending: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -133,6 +140,25 @@ export class GroupCommitWriter {
         // A deadlock or serialization failure with another node's batch: the retry usually passes.
         if (attempt === 0 && code && RETRYABLE_PG.has(code)) continue;
         this.opts.onBatch?.(batch.length, performance.now() - started, false);
+        if (refusedData(err)) {
+          // One message the database refuses (text or JSON it cannot hold) must not sink the
+          // others of its batch, whatever their tenant: each is written alone, in order.
+          if (batch.length > 1) {
+            for (const p of batch) await this.commit([p]);
+            return;
+          }
+          batch[0].reject(
+            new AppError(
+              'VALIDATION_FAILED',
+              'The message holds text the database cannot store.',
+              undefined,
+              {
+                cause: err,
+              },
+            ),
+          );
+          return;
+        }
         this.opts.log.error({ err, size: batch.length }, 'message batch not committed');
         const e = new AppError(
           'UNAVAILABLE',
