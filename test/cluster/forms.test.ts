@@ -8,6 +8,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { untilDisconnected } from '../chat/routing-helpers.js';
 import { api } from '../helpers/nexus.js';
 import { createApiKey, keyHeaders } from '../helpers/tenants.js';
 import { type Deployment, startDeployment } from './nodes.js';
@@ -50,6 +51,11 @@ describe.runIf(clusterToolsAvailable()).each(FORMS)(
       const [a, b] = dep.nodes;
       const { tenant, agent } = await provision(dep);
       const ag = await agent(b, 'agent-b');
+      // Presence is shared: node A sees the agent whose socket is on B as connected.
+      const seen = await api(a.url, 'GET', `/nexus/v3/provisioning/agents/${tenant.ccid}/agent-b`, {
+        headers: { 'x-api-key': tenant.apiKey },
+      });
+      expect(seen.body.data).toMatchObject({ connected: true, state: 'ready' });
       const session = await routedConversation(a, tenant, ag);
       const { customer, agent: agentSide } = await parties(session, ag, {
         customer: () => [a.url],
@@ -99,6 +105,8 @@ describe.runIf(clusterToolsAvailable()).each(FORMS)(
         agentSide.close();
         ag.console.close();
       }
+      // And node A sees the agent go when its sockets on B close.
+      await untilDisconnected(a, tenant, 'agent-b', 10_000);
     });
 
     it('shares one rate-limit bucket per API key between the nodes', async () => {
