@@ -207,8 +207,10 @@ export class Realtime implements AgentNotifier {
   sessionEnded(sessionId: string, conversationId: string, reason: string): void {
     this.safely(() => {
       this.consumer.to(sessionRoom(sessionId)).emit('session.ended', { conversationId, reason });
-      this.consumer.in(sessionRoom(sessionId)).disconnectSockets(false);
     });
+    // On the next turn: the `session.end` that ended it is acked (in this turn's microtasks)
+    // before its socket is disconnected, instead of the ack being lost.
+    setImmediate(() => this.safely(() => this.consumer.in(sessionRoom(sessionId)).disconnectSockets(false)));
   }
 
   /** Tells this node's sockets (only) to reconnect elsewhere. */
