@@ -80,7 +80,20 @@ describe.each(engines())('every socket event under random and malformed payloads
       fc.string({ maxLength: 50 }),
       fc.integer(),
       fc.double(),
-      fc.constantFrom(null, true, -1, 0, 1e309, 'Text', 'Rich', 'File', 'agents', 'ready', 'used', '\u0000'),
+      fc.constantFrom(
+        null,
+        true,
+        -1,
+        0,
+        Number.POSITIVE_INFINITY,
+        'Text',
+        'Rich',
+        'File',
+        'agents',
+        'ready',
+        'used',
+        '\u0000',
+      ),
       fc.constant('x'.repeat(5000)),
     );
   const shaped = () =>
