@@ -483,6 +483,7 @@ export class Realtime implements AgentNotifier {
   private async authAgent(socket: Socket): Promise<void> {
     const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
     const claims = await this.deps.tokens.verifyAgentToken(auth.token);
+    await this.deps.service.agentActions?.authorize?.(claims);
     const data: AgentData = {
       agent: { ...claims, socketId: socket.id },
       deliveries: new Map(),

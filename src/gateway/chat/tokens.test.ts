@@ -38,8 +38,18 @@ describe('chat tokens', () => {
   });
 
   it('keeps client and agent tokens apart and refuses anything forged, expired or malformed', async () => {
+    const before = Math.floor(Date.now() / 1000);
     const agent = await tokens.signAgentToken({ ccid: 'tenant-1', agentId: 'a1', name: 'Grace' });
-    expect(await tokens.verifyAgentToken(agent)).toEqual({ ccid: 'tenant-1', agentId: 'a1', name: 'Grace' });
+    const verified = await tokens.verifyAgentToken(agent);
+    expect(verified).toEqual({
+      ccid: 'tenant-1',
+      agentId: 'a1',
+      name: 'Grace',
+      issuedAt: expect.any(Number),
+    });
+    // When it was issued, so that an agent provisioned again later can refuse it.
+    expect(verified.issuedAt).toBeGreaterThanOrEqual(before);
+    expect(verified.issuedAt).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
     expect(await tokens.verifyAgentToken(`Bearer ${agent}`)).toMatchObject({ agentId: 'a1' });
     expect(await name(tokens.verifyClientToken(agent))).toBe('INVALID_CLIENT_TOKEN');
     expect(await name(tokens.verifyAgentToken(await tokens.signClientToken(client)))).toBe(

@@ -28,6 +28,8 @@ export interface AgentTokenClaims {
   agentId: string;
   /** Shown to the customer as the agent's nickname. */
   name?: string;
+  /** When the token was issued (seconds, verified tokens only): an agent provisioned again later refuses it. */
+  issuedAt?: number;
 }
 
 /** The signing key: from config, or generated once into the data dir (shared by nodes on one disk). */
@@ -105,7 +107,12 @@ export class ChatTokens {
   async verifyAgentToken(token: unknown): Promise<AgentTokenClaims> {
     const p = await this.verify(token, AGENT_AUDIENCE, 'INVALID_AGENT_TOKEN');
     if (!str(p.ccid) || !str(p.agentId)) throw new AppError('INVALID_AGENT_TOKEN');
-    return { ccid: p.ccid, agentId: p.agentId, ...(str(p.name) ? { name: p.name } : {}) };
+    return {
+      ccid: p.ccid,
+      agentId: p.agentId,
+      ...(str(p.name) ? { name: p.name } : {}),
+      ...(typeof p.iat === 'number' ? { issuedAt: p.iat } : {}),
+    };
   }
 
   private async verify(

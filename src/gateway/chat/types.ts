@@ -101,6 +101,11 @@ type Payload<E extends keyof AgentClientToServer> = Parameters<AgentClientToServ
  * events answer ROUTING_UNAVAILABLE.
  */
 export interface AgentActions {
+  /**
+   * May this verified agent token open a socket? Throws (INVALID_AGENT_TOKEN) for a token issued
+   * before its agent was provisioned again: deleting an agent or its tenant revokes its tokens.
+   */
+  authorize?(agent: { ccid: string; agentId: string; issuedAt?: number }): Promise<void>;
   /** An agent socket connected / disconnected (presence). */
   connected?(agent: AgentIdentity): Promise<void>;
   disconnected?(agent: AgentIdentity): Promise<void>;

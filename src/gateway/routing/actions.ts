@@ -41,6 +41,19 @@ export function createAgentActions(deps: {
   };
 
   return {
+    async authorize(who) {
+      if (who.issuedAt === undefined) return;
+      const agent = await agents.get(who.ccid, who.agentId);
+      // Whole seconds, as the token's iat: an agent (or tenant) deleted and provisioned again under
+      // the same ids is someone else, and the tokens of the one before must not act for them.
+      if (agent && Math.floor(Date.parse(agent.created) / 1000) > who.issuedAt) {
+        throw new AppError(
+          'INVALID_AGENT_TOKEN',
+          'The agent token was issued before its agent was provisioned again; ask for a new one.',
+        );
+      }
+    },
+
     async connected(who) {
       routing.agentSockets.add(who.socketId);
       await requireAgent(who);
