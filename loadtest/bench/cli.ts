@@ -141,6 +141,14 @@ export async function runBench(
     log,
   };
   const c: Collected = {};
+  // Interrupted (Ctrl-C, a CI timeout): still drop the run's database and keys. The children
+  // exit by themselves when the IPC channel closes.
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`bench: ${sig}, cleaning up`);
+    env.close().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const wantRelay = o.scenarios.includes('relay');
     const wantLatency = o.scenarios.includes('latency');
@@ -158,6 +166,8 @@ export async function runBench(
     const profiles = profilesIn(profileDir);
     if (profiles.length) c.profiles = profiles;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await env.close().catch((e) => log(`cleanup: ${(e as Error).message}`));
   }
   const rep = buildReport(c, {
