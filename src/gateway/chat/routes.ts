@@ -191,6 +191,25 @@ export function chatRoutes(router: Router, deps: GatewayDeps): void {
       if (d.allowed) chat.typingFromCustomer(claims.conversationId, from, p.type === 'TypingStarted');
       return { data: { type: p.type, delivered: d.allowed } };
     }
+    // The same budget as a socket's, per session and shared by the nodes: the REST fallback is no
+    // way around the socket's limit to flood a conversation and its agent.
+    const { socketMessageBurst: burst, socketMessagesPerSecond: rate } = deps.config.chat;
+    const budget = await deps.state.rateLimiter.consume(
+      `chat:messages:${claims.sessionId}`,
+      burst,
+      (burst / rate) * 1000,
+    );
+    if (!budget.allowed) {
+      const retryAfter = Math.max(1, Math.ceil(budget.retryAfterMs / 1000));
+      throw new AppError(
+        'MESSAGE_RATE_LIMITED',
+        'Too many messages in this chat session; slow down and retry.',
+        {
+          retryAfter,
+          headers: { 'Retry-After': String(retryAfter) },
+        },
+      );
+    }
     const r = await chat.append(
       claims.conversationId,
       { type: 'Text', from, text: p.text, clientMessageId: p.clientMessageId, visibility: 'all' },
