@@ -140,6 +140,40 @@ function connectError(err: unknown): Error {
   return out;
 }
 
+const UNAWAITED = new Set([
+  'publish',
+  'spublish',
+  'subscribe',
+  'psubscribe',
+  'ssubscribe',
+  'unsubscribe',
+  'punsubscribe',
+  'sunsubscribe',
+]);
+
+/**
+ * socket.io's Redis adapters publish and (un)subscribe without handling the returned promise. In a
+ * Redis outage ioredis rejects queued commands after a few reconnect attempts, and an unhandled
+ * rejection ends the process. The adapter gets the client through this proxy, which marks those
+ * promises handled (and logs) and changes nothing else; a gap in cross-node delivery is filled from
+ * the database when traffic resumes.
+ */
+function adapterClient<T extends object>(client: T, log: Logger): T {
+  return new Proxy(client, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof prop !== 'string' || !UNAWAITED.has(prop) || typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const out = value.apply(target, args);
+        (out as Promise<unknown> | undefined)?.catch?.((err: Error) =>
+          log.debug({ command: prop, err: err.message }, 'socket.io adapter command failed'),
+        );
+        return out;
+      };
+    },
+  });
+}
+
 const convRoom = (id: string) => `conv:${id}`;
 const convAgentsRoom = (id: string) => `conv-agents:${id}`;
 const sessionRoom = (id: string) => `session:${id}`;
@@ -176,12 +210,14 @@ export class Realtime implements AgentNotifier {
     const clients = (this.deps.state as { redisClients?: { pub: unknown; sub: unknown } }).redisClients;
     if (this.deps.state.kind === 'redis' && clients) {
       const key = `${this.deps.config.redis.keyPrefix}socket.io`;
+      const pub = adapterClient(clients.pub as object, this.log);
+      const sub = adapterClient(clients.sub as object, this.log);
       this.deps.io.adapter(
         // A cluster broadcasts classic PUBLISH to every master; sharded pub/sub (Redis 7) keeps
         // each channel on the master that owns its slot.
         this.deps.config.redis.useCluster
-          ? createShardedAdapter(clients.pub as never, clients.sub as never, { channelPrefix: key })
-          : createAdapter(clients.pub as never, clients.sub as never, { key }),
+          ? createShardedAdapter(pub as never, sub as never, { channelPrefix: key })
+          : createAdapter(pub as never, sub as never, { key }),
       );
       this.clustered = true;
     } else if (this.deps.state.kind === 'redis') {
