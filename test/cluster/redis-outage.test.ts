@@ -18,6 +18,8 @@ import {
   startRedis,
 } from './servers.js';
 
+const OUTAGE_MS = 6000;
+
 describe.runIf(clusterToolsAvailable())('Redis restarted under two nodes', () => {
   let pg: Postgres;
   let redis: RedisDeployment;
@@ -61,6 +63,7 @@ describe.runIf(clusterToolsAvailable())('Redis restarted under two nodes', () =>
     }
 
     await redis.server!.stop();
+    const downAt = Date.now();
     for (const n of [a, b]) {
       await until(
         `${n.name} reconnecting`,
@@ -79,6 +82,13 @@ describe.runIf(clusterToolsAvailable())('Redis restarted under two nodes', () =>
     const during = await round('during');
     await Promise.all([customer.holds(during.customer), agentSide.holds(during.agent)]);
     expect(customer.reconnects + agentSide.reconnects).toBe(0);
+    // Long enough for the clients to give up on what they had queued (ioredis fails a pending
+    // command after a few reconnect attempts) while more traffic comes: the outage itself is the
+    // test, so this wait is deliberate.
+    const more = await round('later');
+    await Promise.all([customer.holds(more.customer), agentSide.holds(more.agent)]);
+    await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - (Date.now() - downAt))));
+    for (const n of [a, b]) expect((await healthState(n)).state).toBe('red');
 
     await redis.server!.start();
     for (const n of [a, b]) {
@@ -90,13 +100,13 @@ describe.runIf(clusterToolsAvailable())('Redis restarted under two nodes', () =>
     }
 
     const after = await round('after');
-    const all = [before, during, after].flatMap((r) => [...r.customer, ...r.agent]);
+    const all = [before, during, more, after].flatMap((r) => [...r.customer, ...r.agent]);
     await Promise.all([customer.holds(all), agentSide.holds(all)]);
     const db = await pg.client(dep.database);
     try {
       const stored = await storedSeqs((sql, p) => db.query(sql, p), session.conversationId);
       expect(tally([customer, agentSide], stored)).toEqual({
-        acked: 30,
+        acked: 40,
         lost: [],
         duplicated: 0,
         outOfOrder: 0,
