@@ -93,12 +93,10 @@ export class Party {
       }
     });
     if (this.opts.kind === 'agent') {
-      const r = await s
-        .timeout(10_000)
-        .emitWithAck('conversation.join', {
-          conversationId: this.opts.conversationId,
-          lastSeq: this.lastSeq,
-        });
+      const r = await s.timeout(10_000).emitWithAck('conversation.join', {
+        conversationId: this.opts.conversationId,
+        lastSeq: this.lastSeq,
+      });
       if (!r?.ok) {
         s.close();
         throw new Error(`join: ${JSON.stringify(r)}`);
