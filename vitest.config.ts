@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: ['test/cluster/**'],
+    // test/cluster and test/fuzz run under `npm run test:cluster` (vitest.cluster.config.ts).
+    exclude: ['test/cluster/**', 'test/fuzz/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
