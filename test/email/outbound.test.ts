@@ -395,6 +395,11 @@ describe.each(engines())('outbound email campaigns (%s)', (engine) => {
         },
       );
       expect([unknown.status, unknown.body.status.code]).toEqual([404, 5100]);
+      // Shaped like a UUID but not one: still a 404, never a database error.
+      const dashes = await api(t.url, 'GET', `/nexus/v3/outbound/${tenant.ccid}/messages/${'-'.repeat(36)}`, {
+        headers: keyHeaders(tenant.apiKey),
+      });
+      expect([dashes.status, dashes.body.status.code]).toEqual([404, 5100]);
     });
 
     it('a channel whose provider is not provisioned is a 409, not a dead letter', async () => {

@@ -140,5 +140,7 @@ function errorText(text: string): string {
   } catch {
     // not JSON
   }
-  return text.slice(0, 200);
+  // Not SparkPost's error shape: the URL may not be SparkPost at all (a tenant sets it), so none of
+  // the answer is echoed back to the tenant through the outbox's lastError.
+  return '(no SparkPost error body)';
 }

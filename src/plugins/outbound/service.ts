@@ -5,6 +5,7 @@
  * forward (queued → sent → delivered | failed | undelivered) on the provider's answer, on the dead
  * letter, and on receipts. Every state change is a `delivery.receipt` event on the bus.
  */
+import { isUuid } from '../../gateway/chat/store.js';
 import { randomUUID } from 'node:crypto';
 import type { ChannelRecord, ChannelStore } from '../../gateway/channels/index.js';
 import { channelByChannelId, SECTION } from '../../gateway/channels/index.js';
@@ -213,7 +214,7 @@ export class OutboundMessages {
   }
 
   async get(ccid: string, messageId: string): Promise<OutboundMessage | undefined> {
-    if (!/^[0-9a-f-]{36}$/i.test(messageId)) return undefined;
+    if (!isUuid(messageId)) return undefined;
     const r = await this.deps.db.query<Row>(
       `SELECT m.*, o.attempts, o.state AS outbox_state, o.next_attempt_at
          FROM outbound_messages m LEFT JOIN outbox o ON o.id = m.outbox_id
