@@ -135,6 +135,7 @@ nexus:
     demo: {{ $n.ux.demo | toJson }}
     frameAncestors: {{ $n.ux.frameAncestors | toJson }}
     parentOrigins: {{ $n.ux.parentOrigins | toJson }}
+    assetsDir: {{ $n.ux.assetsDir | toJson }}
 {{- end -}}
 
 {{/* Several replicas share nothing unless Redis and PostgreSQL are configured: refuse instead. */}}
