@@ -196,7 +196,10 @@ export function efficiency(c: Collected): Efficiency | undefined {
   if (ramps.length < 2) return undefined;
   const common = ramps
     .map((r) => new Set(r.steps.map((s) => s.rate)))
-    .reduce((a, b) => new Set([...a].filter((x) => b.has(x))));
+    .reduce((a, b) => {
+      for (const x of a) if (!b.has(x)) a.delete(x);
+      return a;
+    });
   if (!common.size) return undefined;
   const rate = Math.max(...common);
   return {

@@ -89,7 +89,10 @@ export const nexusSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     redis: redisNexus.default({}),
     db: dbNexus.default({}),
-    auth: z.object({ oidc: oidc.default({}), introspection: introspection.default({}) }).strict().default({}),
+    auth: z
+      .object({ oidc: oidc.default({}), introspection: introspection.default({}) })
+      .strict()
+      .default({}),
     rateLimit: z
       .object({
         /** Default token-bucket capacity of an API key. */
@@ -221,7 +224,9 @@ export const athenaSchema = z
   })
   .strict();
 
-export const configSchema = z.object({ nexus: nexusSchema.default({}), athena: athenaSchema.default({}) }).strict();
+export const configSchema = z
+  .object({ nexus: nexusSchema.default({}), athena: athenaSchema.default({}) })
+  .strict();
 
 export type Config = z.infer<typeof configSchema>;
 export type NexusConfig = Config['nexus'];
@@ -234,7 +239,12 @@ export class ConfigError extends Error {
   }
 }
 
-type Leaf = { path: string[]; env: string; kind: 'string' | 'number' | 'boolean' | 'enum'; description?: string };
+type Leaf = {
+  path: string[];
+  env: string;
+  kind: 'string' | 'number' | 'boolean' | 'enum';
+  description?: string;
+};
 
 function unwrap(schema: z.ZodTypeAny): z.ZodTypeAny {
   let s = schema;
@@ -336,7 +346,8 @@ export interface LoadOptions {
 
 function merge(a: any, b: any): any {
   if (b === undefined) return a;
-  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null || Array.isArray(b)) return b;
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null || Array.isArray(b))
+    return b;
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) out[k] = merge(a[k], v);
   return out;

@@ -215,7 +215,8 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     tag: 'interactions',
   },
   'POST /nexus/v3/interactions/:id/messages': {
-    summary: 'A bot reply as the Bot participant, or a handoff notice (AI connector; only while a bot owns it)',
+    summary:
+      'A bot reply as the Bot participant, or a handoff notice (AI connector; only while a bot owns it)',
     security: ['apiKey'],
     tag: 'interactions',
   },
