@@ -52,7 +52,8 @@ function start(entry: string, env: Record<string, string>, args: string[] = []) 
   return { child, waitFor, exited, output: () => ({ out, err }) };
 }
 
-describe('npm start (all-in-one) on embedded defaults', () => {
+// Each test starts whole processes (PGlite boots in each): allow for a busy machine.
+describe('npm start (all-in-one) on embedded defaults', { timeout: 120_000 }, () => {
   it('starts both services from env, prints URLs and the admin token, and is green', async () => {
     const dataDir = tempDir();
     const p = start('all-in-one.ts', {
