@@ -8,6 +8,9 @@
  * `PAYLOAD_SIGNATURE_CHECK_FAILED`, as the deployment guide describes, and nothing else happens.
  * A verified message is handled before the answer, so the gateway's outbox retries what athena
  * could not finish (503) and delivers the next message of the conversation only after it.
+ *
+ * Voice messages: athena fetches them (`voice.ts`) and, with `athena.google.speechApiKey` set,
+ * transcribes them for bots without voice input (one Speech client for the process).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
@@ -28,7 +31,9 @@ import type { SharedState } from '../shared/state/types.js';
 import { Database } from '../shared/db/pool.js';
 import { NexusClient, NexusError } from './nexus-client.js';
 import { TenantSettings } from './settings.js';
+import { createGoogleSpeech, type GoogleSpeechOptions, type SpeechToText } from './speech/index.js';
 import { type AssistEvent, ConversationTurns } from './turns.js';
+import { VoiceFetcher, type VoiceFetcherOptions } from './voice.js';
 
 export interface Athena {
   readonly port: number;
@@ -52,6 +57,10 @@ export interface AthenaOptions {
   http?: HttpClient;
   /** How long cached tenant settings live (default 60 s). */
   settingsTtlMs?: number;
+  /** Where speech-to-text is (an emulator, a test fake); the key is `athena.google.speechApiKey`. */
+  speech?: Pick<GoogleSpeechOptions, 'apiEndpoint' | 'port' | 'plaintext' | 'languageCode'>;
+  /** Voice message fetching: the size limit, and provider URLs on private addresses (tests). */
+  voice?: Pick<VoiceFetcherOptions, 'maxBytes' | 'allowPrivateAddresses'>;
 }
 
 /** The prefixes of `athena.server.apiPrefix`, each with one leading slash and none trailing. */
@@ -130,6 +139,13 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
   });
   let settings!: TenantSettings;
   let turns!: ConversationTurns;
+  let speech: SpeechToText | undefined;
+  const voice = new VoiceFetcher({
+    nexusUrl: opts.nexus?.url ?? config.nexus.url,
+    apiKey: opts.nexus?.apiKey ?? config.nexus.apiKey,
+    timeoutMs: config.nexus.timeout,
+    ...opts.voice,
+  });
   const handled = counter(
     registry,
     'athena_messages_total',
@@ -280,11 +296,19 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
         log: log.child({ component: 'settings' }),
         ttlMs: opts.settingsTtlMs,
       });
+      if (config.google.speechApiKey)
+        speech = createGoogleSpeech({
+          apiKey: config.google.speechApiKey,
+          timeoutMs: config.nexus.timeout,
+          ...opts.speech,
+        });
       turns = new ConversationTurns({
         nexus: nexusClient,
         settings,
         log: log.child({ component: 'bots' }),
         http,
+        voice,
+        ...(speech ? { speech } : {}),
       });
       if (!nexusClient.configured)
         log.warn('athena.nexus.url or athena.nexus.apiKey is not set: no message can be handled');
@@ -295,6 +319,11 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
     close: async () => {
       await stopWatching?.();
       stopWatching = undefined;
+      await turns?.close();
+      await speech
+        ?.close()
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'closing speech-to-text failed'));
+      speech = undefined;
     },
   });
   lifecycle.add({

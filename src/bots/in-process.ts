@@ -21,7 +21,7 @@ export async function startAthenaWithNexus(
   nexus: Nexus,
   config: AthenaConfig,
   log: Logger,
-  extra: Pick<AthenaOptions, 'http' | 'settingsTtlMs'> = {},
+  extra: Pick<AthenaOptions, 'http' | 'settingsTtlMs' | 'speech' | 'voice'> = {},
 ): Promise<Athena> {
   let apiKey = config.nexus.apiKey;
   if (!apiKey) {

@@ -49,6 +49,8 @@ export interface BotMessage {
   nickname?: string;
   bot?: string;
   handoff?: { queue?: string; reason: string };
+  /** What a customer's voice message said: a notice for the agents, tied to that message. */
+  transcript?: { messageId: string; text: string };
 }
 
 export class NexusClient {

@@ -8,6 +8,12 @@
  * - **assist**: while an agent owns the conversation, the bot's answer becomes suggestions for the
  *   agent console only. A failing bot costs the agent a suggestion, never the conversation.
  *
+ * A voice message (a `File` message with an audio attachment, see `voice.ts`) is fetched and goes
+ * to the bot as audio: bots with voice input recognise it themselves, the others get it through
+ * speech-to-text (`speech/`). What was recognised is posted as a `transcript:` notice for the
+ * agents before the bot's replies. A voice message that cannot be fetched or read hands off (a
+ * person can listen to it).
+ *
  * Every post carries a clientMessageId derived from the customer message, so a webhook delivered
  * twice (the outbox delivers at least once) shows each reply once.
  */
@@ -16,15 +22,18 @@ import type { HttpClient } from '../plugins/types.js';
 import type { Logger } from '../shared/logger.js';
 import {
   BotConnectorError,
-  type BotConnector,
   type BotReply,
   type BotSettings,
   type BotTurn,
+  type BotTurnInput,
   connectorFor,
   toPlainText,
 } from './connectors/index.js';
+import { ConnectorCache } from './connector-cache.js';
 import { type NexusClient, NexusError } from './nexus-client.js';
 import type { TenantSettings } from './settings.js';
+import { type SpeechToText, withSpeech } from './speech/index.js';
+import { audioOf, type VoiceFetcher, VoiceMessageError, voiceAttachment } from './voice.js';
 
 /** The body the gateway's AI connector target sends (see src/plugins/webhooks/transport-target.ts). */
 export interface AssistEvent {
@@ -56,6 +65,12 @@ export interface TurnsOptions {
   http: HttpClient;
   /** A bot's turn may take this long unless its service sets `data.timeoutMs`. */
   defaultTimeoutMs?: number;
+  /** Where voice messages are fetched from; without it a voice message hands off. */
+  voice?: VoiceFetcher;
+  /** Speech-to-text for bots without voice input (`athena.google.speechApiKey`). */
+  speech?: SpeechToText;
+  /** How many bots' connectors stay open (least recently used closed first; default 1000). */
+  maxConnectors?: number;
 }
 
 const MAX_TEXT = 10_000;
@@ -63,11 +78,17 @@ const MAX_TEXT = 10_000;
 const QUEUE_RE = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/;
 
 export class ConversationTurns {
-  private readonly connectors = new Map<string, BotConnector>();
+  private readonly connectors: ConnectorCache;
   private readonly defaultTimeoutMs: number;
 
   constructor(private readonly opts: TurnsOptions) {
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 8000;
+    this.connectors = new ConnectorCache(opts.log, opts.maxConnectors);
+  }
+
+  /** Closes every bot connector (athena stopping). */
+  close(): Promise<void> {
+    return this.connectors.close();
   }
 
   async handle(ev: AssistEvent): Promise<Outcome> {
@@ -88,6 +109,12 @@ export class ConversationTurns {
       turn = await this.turn(settings, ev, 'bot');
     } catch (err) {
       return this.handoff(ev, queue, this.reasonOf(err, settings));
+    }
+    if (turn.transcript !== undefined) {
+      // Audio with no speech in it: the bot was not asked, and there is nothing to show.
+      if (!turn.transcript && !turn.replies.length && !turn.handoff && !turn.endConversation)
+        return 'ignored';
+      if (!(await this.postTranscript(ev, turn.transcript, name))) return 'ignored';
     }
     const chat = (ev.data.conversation.channel ?? 'chat') === 'chat';
     let n = 0;
@@ -140,6 +167,8 @@ export class ConversationTurns {
       );
       return 'ignored';
     }
+    // The agent owns the conversation: what the customer said matters to them most.
+    if (turn.transcript) await this.postTranscript(ev, turn.transcript, name);
     const suggestions = turn.suggestions?.length
       ? turn.suggestions.map((s) => ({ ...s, text: s.text.slice(0, MAX_TEXT) }))
       : turn.replies.map((r) => ({ text: toPlainText(r).slice(0, MAX_TEXT) })).filter((s) => s.text);
@@ -154,6 +183,22 @@ export class ConversationTurns {
       throw err;
     }
     return 'suggested';
+  }
+
+  /** The `transcript:` notice of a voice message; false when the gateway no longer lets the bot in. */
+  private async postTranscript(ev: AssistEvent, text: string, bot: string): Promise<boolean> {
+    if (!text) return true;
+    try {
+      await this.opts.nexus.postMessage(ev.ccid, ev.conversationId, {
+        clientMessageId: ev.data.message.id,
+        transcript: { messageId: ev.data.message.id, text: text.slice(0, MAX_TEXT) },
+        bot,
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof NexusError && err.errorName === 'BOT_NOT_IN_CONTROL') return false;
+      throw err;
+    }
   }
 
   /** Notice for the agents, then the conversation goes to its queue (the route API). */
@@ -180,58 +225,76 @@ export class ConversationTurns {
   }
 
   /** One turn under the bot's timeout, enforced from outside whatever the connector does. */
+  /**
+   * One turn under the bot's timeout, enforced from outside whatever the connector does. A voice
+   * message's fetch and transcription count against it too: the customer waits for all of it.
+   */
   private async turn(settings: BotSettings, ev: AssistEvent, mode: 'bot' | 'assist'): Promise<BotTurn> {
     const timeoutMs = timeoutOf(settings) ?? this.defaultTimeoutMs;
-    const connector = this.connector(settings, timeoutMs);
     const m = ev.data.message;
+    const voice = voiceAttachment(m);
     const payload = (m.content as { payload?: unknown } | undefined)?.payload;
+    const abort = new AbortController();
     let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        connector.turn({
-          conversationId: ev.conversationId,
-          ccid: ev.ccid,
+    const lease = this.connectors.acquire(settings, () =>
+      connectorFor(settings.provider)(settings, {
+        log: this.opts.log.child({ bot: settings.name, provider: settings.provider }),
+        http: this.opts.http,
+        timeoutMs,
+      }),
+    );
+    const run = async (): Promise<BotTurn> => {
+      const input: BotTurnInput = {
+        conversationId: ev.conversationId,
+        ccid: ev.ccid,
+        ...(typeof settings.data.languageCode === 'string'
+          ? { languageCode: settings.data.languageCode }
+          : {}),
+        metadata: {
+          mode,
+          endpoint: ev.data.conversation.endpoint,
+          channel: ev.data.conversation.channel,
+          messageId: m.id,
+        },
+      };
+      if (!voice)
+        return lease.connector.turn({
+          ...input,
           ...(m.text ? { text: m.text } : {}),
           ...(typeof payload === 'string' ? { event: { name: 'quickReply', payload } } : {}),
-          ...(typeof settings.data.languageCode === 'string'
-            ? { languageCode: settings.data.languageCode }
-            : {}),
-          metadata: {
-            mode,
-            endpoint: ev.data.conversation.endpoint,
-            channel: ev.data.conversation.channel,
-            messageId: m.id,
-          },
-        }),
+        });
+      // A voice message's text (a file name, a caption) is not what the customer said: only the audio goes.
+      if (!this.opts.voice) throw new VoiceMessageError('athena cannot fetch voice messages here');
+      const bytes = await this.opts.voice.fetch(ev.ccid, voice.url, abort.signal);
+      const audio = audioOf(voice.mediaType, bytes);
+      if (!audio) throw new VoiceMessageError(`${voice.mediaType} audio is not understood`);
+      const turn = await withSpeech(lease.connector, settings.provider, this.opts.speech).turn({
+        ...input,
+        audio,
+      });
+      // A bot that took the audio itself but said nothing of what it heard still had a voice turn.
+      return { ...turn, transcript: turn.transcript ?? '' };
+    };
+    try {
+      return await Promise.race([
+        run(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new BotConnectorError(`the bot did not answer within ${timeoutMs} ms`, 'timeout')),
-            timeoutMs,
-          );
+          timer = setTimeout(() => {
+            abort.abort();
+            reject(new BotConnectorError(`the bot did not answer within ${timeoutMs} ms`, 'timeout'));
+          }, timeoutMs);
           timer.unref?.();
         }),
       ]);
     } finally {
       if (timer) clearTimeout(timer);
+      lease.release();
     }
-  }
-
-  private connector(settings: BotSettings, timeoutMs: number): BotConnector {
-    const key = `${settings.ccid}/${settings.name}@${settings.version}`;
-    let c = this.connectors.get(key);
-    if (!c) {
-      c = connectorFor(settings.provider)(settings, {
-        log: this.opts.log.child({ bot: settings.name, provider: settings.provider }),
-        http: this.opts.http,
-        timeoutMs,
-      });
-      if (this.connectors.size > 1000) this.connectors.clear();
-      this.connectors.set(key, c);
-    }
-    return c;
   }
 
   private reasonOf(err: unknown, settings: BotSettings): string {
+    if (err instanceof VoiceMessageError)
+      return `the customer's voice message could not be heard: ${err.message}`;
     if (err instanceof BotConnectorError) {
       if (err.kind === 'timeout') return `the bot ${settings.name} did not answer in time`;
       if (err.kind === 'config') return `the bot ${settings.name} is not set up correctly: ${err.message}`;

@@ -93,7 +93,12 @@ export class FakeRasa {
 export async function startAthena(
   t: TestNexus,
   engine: Engine,
-  opts: { apiKey?: string; apiPrefix?: string } = {},
+  opts: {
+    apiKey?: string;
+    apiPrefix?: string;
+    /** Speech-to-text at a plaintext gRPC fake (`host:port`). */
+    speech?: { apiKey: string; apiEndpoint: string };
+  } = {},
 ): Promise<{ athena: Athena; apiKey: string }> {
   const apiKey =
     opts.apiKey ??
@@ -115,11 +120,13 @@ export async function startAthena(
         server: { apiPrefix: opts.apiPrefix ?? '/athena/v1,/nexus/v3' },
         nexus: { url: t.url, apiKey, timeout: 5000 },
         redis: { nodes: real ? real.redis : '' },
+        ...(opts.speech ? { google: { speechApiKey: opts.speech.apiKey } } : {}),
       },
     },
   }).athena;
   const athena = createAthena(config, createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), {
     db: t.nexus.db,
+    ...(opts.speech ? { speech: { apiEndpoint: opts.speech.apiEndpoint, plaintext: true } } : {}),
   });
   await athena.start();
   return { athena, apiKey };

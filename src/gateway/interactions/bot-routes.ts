@@ -4,7 +4,9 @@
  * - `POST /nexus/v3/interactions/{id}/messages` — a bot reply, posted as the Bot participant, and/or
  *   a handoff notice (`handoff: { queue?, reason }`, a System notice agents see). Refused with
  *   BOT_NOT_IN_CONTROL unless a bot owns the conversation (state `bot`): once an agent has it, the
- *   bot is silent. athena then moves it with `POST /interactions/{id}/route`.
+ *   bot is silent. athena then moves it with `POST /interactions/{id}/route`. A `transcript` (what
+ *   a customer's voice message said, as the bot or speech-to-text heard it) becomes a `transcript:`
+ *   notice agents see; alone it is taken while the conversation is not done (agent assist too).
  * - `POST /nexus/v3/interactions/{id}/suggestions` — agent-assist suggestions, to the `suggestion`
  *   socket event of the agents of the conversation only; never stored as a message, never sent to
  *   a customer. Refused with NO_AGENT_OWNER unless an agent owns the conversation.
@@ -82,12 +84,23 @@ const botMessage = z
       .object({ queue: name('queue').optional(), reason: text(500) })
       .strict()
       .optional(),
+    transcript: z
+      .object({ messageId: text(128), text: text(10_000) })
+      .strict()
+      .optional(),
   })
   .strict()
-  .refine((b) => b.text !== undefined || b.content !== undefined || b.handoff !== undefined, {
-    message: 'send text, content or a handoff',
-    path: ['text'],
-  });
+  .refine(
+    (b) =>
+      b.text !== undefined ||
+      b.content !== undefined ||
+      b.handoff !== undefined ||
+      b.transcript !== undefined,
+    {
+      message: 'send text, content, a handoff or a transcript',
+      path: ['text'],
+    },
+  );
 
 const suggestionsBody = z
   .object({
@@ -136,8 +149,31 @@ export function botRoutes(router: Router, deps: GatewayDeps): void {
       const { ccid } = await access(ctx, PERMISSIONS.aiMessages);
       const body = parse(botMessage, ctx.body ?? {});
       const c = await load(ccid, ctx.params.id);
-      if (c.state !== 'bot') throw new AppError('BOT_NOT_IN_CONTROL', undefined, { state: c.state });
+      const speaks = body.text !== undefined || body.content !== undefined || body.handoff !== undefined;
+      if (speaks ? c.state !== 'bot' : c.state === 'done')
+        throw new AppError('BOT_NOT_IN_CONTROL', undefined, { state: c.state });
       const out: Record<string, unknown> = {};
+      if (body.transcript) {
+        // Before the bot's answer, so the agent reads what was said, then what the bot made of it.
+        const r = await deps.chat.append(
+          c.id,
+          {
+            type: 'Notice',
+            from: SYSTEM,
+            text: `transcript: ${body.transcript.text}`,
+            content: {
+              notice: 'transcript',
+              messageId: body.transcript.messageId,
+              transcript: body.transcript.text,
+              ...(body.bot ? { bot: body.bot } : {}),
+            },
+            ...(body.clientMessageId ? { clientMessageId: `${body.clientMessageId}:transcript` } : {}),
+            visibility: 'agents',
+          },
+          { ccid },
+        );
+        out.transcript = { id: r.id, seq: r.seq };
+      }
       if (body.text !== undefined || body.content !== undefined) {
         const from: Participant = {
           participantId: body.bot ? `bot:${body.bot}` : 'bot',
