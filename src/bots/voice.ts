@@ -273,6 +273,14 @@ const publicLookup: LookupFunction = (hostname, options, callback) => {
   });
 };
 
+const safeDecode = (s: string): string | undefined => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
+};
+
 export class VoiceFetcher {
   private readonly maxBytes: number;
 
@@ -287,7 +295,7 @@ export class VoiceFetcher {
     const path = raw ? `/nexus/v3/sms/${encodeURIComponent(ccid)}/media/${raw[1]}` : this.gatewayPath(url);
     if (path !== undefined) {
       const m = GATEWAY_MEDIA.exec(path);
-      if (!m || decodeURIComponent(m[1]) !== ccid)
+      if (!m || safeDecode(m[1]) !== ccid)
         throw new VoiceMessageError("the voice message is not one of this tenant's files on the gateway");
       if (!this.opts.nexusUrl) throw new VoiceMessageError('athena.nexus.url is not set');
       return this.get(new URL(path, this.opts.nexusUrl), {
