@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Athena } from '../../src/bots/athena.js';
-import type { ChatMessage } from '../../src/gateway/chat/events.js';
+import type { ChatMessage, Suggestion } from '../../src/gateway/chat/events.js';
 import { SmsStore } from '../../src/plugins/sms/store.js';
 import { emitAck, newSession, seen, socketFor } from '../chat/helpers.js';
 import { putAgent, putEndpoint, TestAgent } from '../chat/routing-helpers.js';
@@ -75,7 +75,13 @@ describe.each(engines())('voice messages end to end (%s)', (engine) => {
     });
     await provision(t, tenant, 'Bot-rasa', {
       url: rasa.url,
-      data: { provider: 'Webhook', timeoutMs: 5000, nickname: 'Rasa', languageCode: 'en-US' },
+      data: {
+        provider: 'Webhook',
+        timeoutMs: 5000,
+        nickname: 'Rasa',
+        languageCode: 'en-US',
+        agentAssist: true,
+      },
     });
     await provision(t, tenant, 'Bot-cx', {
       data: {
@@ -259,6 +265,39 @@ describe.each(engines())('voice messages end to end (%s)', (engine) => {
     }
     expect(cx.requests.length).toBe(cxBefore);
     expect(rasa.calls.length).toBe(rasaBefore);
+  });
+
+  it('in agent assist, a voice message becomes suggestions from its transcript, and the agent sees the transcript', async () => {
+    const { id, s } = await customer('web');
+    rasa.script = (c) =>
+      c.metadata.mode === 'assist'
+        ? { body: [{ text: `Suggested answer to: ${c.message}` }] }
+        : { body: [{ custom: { handoff: { reason: 'wants a person' } } }] };
+    await emitAck(s, 'message.send', { clientMessageId: cmid(), text: 'a person please' });
+    await alice.until(
+      () => alice.assigned.find((x) => x.conversation.id === id),
+      'the handed-off conversation',
+    );
+
+    const sent = await sendVoice(s, {
+      url: `data:audio/wav;base64,${wav('cancel my subscription').toString('base64')}`,
+      mediaType: 'audio/wav',
+    });
+    const suggestion = await eventWhere<Suggestion>(
+      alice.socket,
+      'suggestion',
+      (x) => x.conversationId === id,
+    );
+    expect(suggestion.text).toBe('Suggested answer to: cancel my subscription');
+    const notice = (await messages(id)).find((m) => m.type === 'Notice' && m.text?.startsWith('transcript:'));
+    expect(notice).toMatchObject({
+      text: 'transcript: cancel my subscription',
+      visibility: 'agents',
+      content: { messageId: sent.id },
+    });
+    expect(seen(s).messages.some((m) => m.text?.startsWith('transcript:') || m.from.type === 'Bot')).toBe(
+      false,
+    );
   });
 
   it('audio with no speech in it does not reach the bot and leaves the conversation with it', async () => {
