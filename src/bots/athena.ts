@@ -293,6 +293,7 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
       settings = new TenantSettings({
         nexus: nexusClient,
         kv: state.kv,
+        cacheSecret: opts.nexus?.apiKey ?? config.nexus.apiKey,
         log: log.child({ component: 'settings' }),
         ttlMs: opts.settingsTtlMs,
       });

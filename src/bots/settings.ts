@@ -10,6 +10,8 @@
  * works at once, and a forged request cannot make athena ask the gateway more than once per
  * `refreshMinMs` per tenant).
  */
+import { hkdfSync } from 'node:crypto';
+import { SecretBox } from '../gateway/secret-box.js';
 import type { Logger } from '../shared/logger.js';
 import type { KeyValueStore } from '../shared/state/types.js';
 import type { BotProvider, BotSettings } from './connectors/types.js';
@@ -18,6 +20,12 @@ import { type NexusClient, NexusError } from './nexus-client.js';
 export interface SettingsOptions {
   nexus: NexusClient;
   kv: KeyValueStore;
+  /**
+   * The cluster API key athena holds. The cache is encrypted (AES-256-GCM) with a key derived from
+   * it, so the signing keys and bot credentials it holds are never in Redis in the clear; every
+   * athena node holds the same API key and so reads the same cache.
+   */
+  cacheSecret: string;
   log: Logger;
   ttlMs?: number;
   refreshMinMs?: number;
@@ -30,27 +38,47 @@ export class TenantSettings {
   private readonly ttlMs: number;
   private readonly refreshMinMs: number;
   private readonly lastRefresh = new Map<string, number>();
+  private readonly box: SecretBox;
 
   constructor(private readonly opts: SettingsOptions) {
     this.ttlMs = opts.ttlMs ?? 60_000;
     this.refreshMinMs = opts.refreshMinMs ?? 5_000;
+    const key = Buffer.from(
+      hkdfSync('sha256', opts.cacheSecret || 'athena', 'athena-settings-cache', 'v1', 32),
+    );
+    this.box = new SecretBox(key.toString('base64'));
+  }
+
+  private async read<T>(key: string): Promise<T | undefined> {
+    const sealed = await this.opts.kv.get(key);
+    if (sealed === null) return undefined;
+    try {
+      return this.box.open<T>(sealed, key);
+    } catch {
+      // Written under another API key (rotated) or not ours: read afresh.
+      return undefined;
+    }
+  }
+
+  private write(key: string, value: unknown): Promise<void> {
+    return this.opts.kv.set(key, this.box.seal(value, key), this.ttlMs);
   }
 
   /** The signing key of the tenant's AI connector target; undefined when none is registered. */
   async signingKey(ccid: string, opts: { fresh?: boolean } = {}): Promise<string | undefined> {
     const key = connectorKey(ccid);
     if (!opts.fresh) {
-      const cached = await this.opts.kv.get(key);
-      if (cached !== null) return (JSON.parse(cached) as { signingKey?: string }).signingKey;
+      const cached = await this.read<{ signingKey?: string }>(key);
+      if (cached) return cached.signingKey;
     }
     try {
       const c = await this.opts.nexus.connector(ccid);
-      await this.opts.kv.set(key, JSON.stringify({ signingKey: c.signingKey }), this.ttlMs);
+      await this.write(key, { signingKey: c.signingKey });
       return c.signingKey;
     } catch (err) {
       if (err instanceof NexusError && err.status === 404) {
         // Remembered briefly too, so requests for a tenant without a target stay cheap.
-        await this.opts.kv.set(key, JSON.stringify({}), this.ttlMs);
+        await this.write(key, {});
         return undefined;
       }
       throw err;
@@ -70,17 +98,14 @@ export class TenantSettings {
   /** A tenant's bot; undefined when the service is not provisioned. */
   async bot(ccid: string, name: string): Promise<BotSettings | undefined> {
     const key = botKey(ccid, name);
-    const cached = await this.opts.kv.get(key);
-    if (cached !== null) {
-      const v = JSON.parse(cached) as BotSettings | { missing: true };
-      return 'missing' in v ? undefined : v;
-    }
+    const cached = await this.read<BotSettings | { missing: true }>(key);
+    if (cached) return 'missing' in cached ? undefined : cached;
     let answer: Awaited<ReturnType<NexusClient['bot']>>;
     try {
       answer = await this.opts.nexus.bot(ccid, name);
     } catch (err) {
       if (err instanceof NexusError && err.status === 404) {
-        await this.opts.kv.set(key, JSON.stringify({ missing: true }), this.ttlMs);
+        await this.write(key, { missing: true });
         return undefined;
       }
       throw err;
@@ -96,7 +121,7 @@ export class TenantSettings {
       secret: answer.secret ?? {},
       version: answer.version,
     };
-    await this.opts.kv.set(key, JSON.stringify(settings), this.ttlMs);
+    await this.write(key, settings);
     return settings;
   }
 
