@@ -129,6 +129,7 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
     services,
     log: log.child({ component: 'plugins' }),
     registry,
+    sealer: secrets,
   });
   bridgeChatToBus(chat, plugins.bus, db, log.child({ component: 'bus' }));
   const moduleParts: Component[] = [];

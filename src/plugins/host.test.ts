@@ -146,6 +146,38 @@ describe('plugin host', () => {
   });
 });
 
+describe('plugin key-value store', () => {
+  it('is sealed at rest when the gateway gives a sealer, and reads back in the clear for the plugin', async () => {
+    const { SecretBox } = await import('../gateway/secret-box.js');
+    const kv = new MemoryKeyValueStore();
+    const { h } = host(
+      { send: async () => undefined },
+      { kv, sealer: new SecretBox(SecretBox.generateKey()) },
+    );
+    let seen: string | null = null;
+    h.register(
+      definePlugin({
+        name: 'token-keeper',
+        kind: 'sms',
+        version: '1.0.0',
+        config,
+        create: (ctx) => ({
+          async send() {
+            await ctx.kv.set('token', 'ACCESS-TOKEN-123');
+            seen = await ctx.kv.get('token');
+            return { state: 'sent' as const };
+          },
+        }),
+      }),
+    );
+    await (await h.instance('cc1', 'Plugin-token-keeper', 'sms')).send(msg);
+    expect(seen).toBe('ACCESS-TOKEN-123');
+    const raw = await kv.get('plugin:token-keeper:cc1:token');
+    expect(raw).not.toContain('ACCESS-TOKEN');
+    expect(raw).toMatch(/^v1\./);
+  });
+});
+
 describe('third-party plugin modules', () => {
   const dir = join(import.meta.dirname, '../../test/fixtures/plugins');
 

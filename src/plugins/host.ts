@@ -38,6 +38,8 @@ export interface PluginHostOptions {
   callTimeoutMs?: number;
   circuitFailures?: number;
   circuitResetMs?: number;
+  /** Seals what plugins keep in their key-value store (the gateway's secret box). */
+  sealer?: { seal(value: unknown, aad: string): string; open<T>(sealed: string, aad: string): T };
   /** Plugins' HTTP client (tests may pass one with shorter timeouts). */
   http?: HttpClient;
 }
@@ -239,9 +241,19 @@ export class PluginHost {
     const log = this.opts.log.child({ plugin: def.name, ccid });
     log.debug({ config: redact(def.config, parsed.data) }, 'plugin instance created');
     const prefix = `plugin:${def.name}:${ccid}:`;
+    // Plugins keep tokens and the like here: sealed at rest when the gateway gives a sealer.
+    const seal = this.opts.sealer;
     const kv: PluginKv = {
-      get: (k) => this.opts.kv.get(prefix + k),
-      set: (k, v, ttl) => this.opts.kv.set(prefix + k, v, ttl),
+      get: async (k) => {
+        const v = await this.opts.kv.get(prefix + k);
+        if (v === null || !seal) return v;
+        try {
+          return seal.open<string>(v, prefix + k);
+        } catch {
+          return null;
+        }
+      },
+      set: (k, v, ttl) => this.opts.kv.set(prefix + k, seal ? seal.seal(v, prefix + k) : v, ttl),
       delete: (k) => this.opts.kv.delete(prefix + k),
     };
     return def.create({ log, http: this.http, kv, config: parsed.data, ccid });

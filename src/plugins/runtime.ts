@@ -25,6 +25,8 @@ export interface PluginRuntimeDeps {
   };
   log: Logger;
   registry: Registry;
+  /** Seals what plugins keep in the shared key-value store (tokens): the gateway's secret box. */
+  sealer?: { seal(value: unknown, aad: string): string; open<T>(sealed: string, aad: string): T };
 }
 
 export class PluginRuntime {
@@ -66,6 +68,7 @@ export class PluginRuntime {
     this.host = new PluginHost({
       log: this.deps.log.child({ component: 'plugins' }),
       kv: this.deps.state().kv,
+      sealer: this.deps.sealer,
       services: this.deps.services,
       registry: this.deps.registry,
       callTimeoutMs: c.callTimeoutMs,
