@@ -69,13 +69,17 @@ export function bridgeChatToBus(
 
   const offHook = chat.addTxHook(async (q, committed) => {
     if (!bus.hasPlanners()) return;
-    const ids = [...new Set(committed.map((c) => c.message.conversationId))];
-    const r = await q.query<{ id: string; channel: Channel }>(
-      'SELECT id, channel FROM conversations WHERE id = ANY($1::uuid[])',
-      [ids],
-    );
     bound();
-    for (const row of r.rows) channelOf.set(row.id, row.channel);
+    // The writer read each conversation's channel under its lock: select only what it did not give.
+    for (const c of committed) if (c.channel) channelOf.set(c.message.conversationId, c.channel as Channel);
+    const ids = [...new Set(committed.filter((c) => !c.channel).map((c) => c.message.conversationId))];
+    if (ids.length) {
+      const r = await q.query<{ id: string; channel: Channel }>(
+        'SELECT id, channel FROM conversations WHERE id = ANY($1::uuid[])',
+        [ids],
+      );
+      for (const row of r.rows) channelOf.set(row.id, row.channel);
+    }
     const events = committed.map(
       (c) =>
         conversationBusEvent(

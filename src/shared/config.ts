@@ -132,6 +132,11 @@ export const nexusSchema = z
         commitWindowMs: z.number().min(0).max(1000).default(2),
         /** Group commit: a batch is committed at once when this many messages are pending. */
         commitMaxBatch: z.number().int().min(1).max(5000).default(256),
+        /**
+         * Group commit: batches committing at once on PostgreSQL (a conversation is in at most one of
+         * them). The embedded database has one connection and always commits one at a time.
+         */
+        maxInflightCommits: z.number().int().min(1).max(64).default(4),
         /** Messages one socket may send per second (token bucket, refilled evenly). */
         socketMessagesPerSecond: z.number().min(0.1).default(20),
         /** Burst of messages one socket may send at once. */

@@ -98,6 +98,10 @@ export class ChatService {
     this.writer = new GroupCommitWriter(deps.db, {
       windowMs: deps.config.chat.commitWindowMs,
       maxBatch: deps.config.chat.commitMaxBatch,
+      // Never more than the pool holds, and one on PGlite (a single connection).
+      maxInflight: deps.db.embedded
+        ? 1
+        : Math.min(deps.config.chat.maxInflightCommits, deps.config.db.poolSize),
       log: deps.log,
       onCommitted: (c) => this.committed(c),
       onBatch: (size, ms, ok) => {

@@ -1,4 +1,4 @@
-/** SQL of conversations, chat sessions and transcripts (the append path is in writer.ts). */
+/** SQL of conversations, chat sessions and transcripts, and the group-commit writer's statement. */
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../../shared/db/pool.js';
 import { AppError } from '../../shared/errors.js';
@@ -78,6 +78,75 @@ export function toMessage(r: MessageRow): ChatMessage {
     timestamp: new Date(r.created_at).toISOString(),
     visibility: r.visibility,
   };
+}
+
+/**
+ * One group-commit batch in ONE statement (the writer's round trip between BEGIN and COMMIT).
+ * Parameters are parallel arrays, one entry per append in arrival order: $1 conversation, $2 the
+ * tenant it must belong to (NULL: any), $3 the new message id, $4..$11 the message columns, $12 the
+ * batch's timestamp.
+ *
+ * - `lk` locks the batch's conversations in id order (no deadlock with another node's batch) and,
+ *   being FOR UPDATE, reads their latest committed state and last_seq even after waiting;
+ * - `dups` are earlier messages with the same clientMessageId: a retry folds onto its original and
+ *   takes no seq, even in a conversation since closed;
+ * - `fresh` numbers the rest from last_seq (1, 2, 3… per conversation, in arrival order), leaving out
+ *   other tenants, closed conversations and a clientMessageId repeated within the batch;
+ * - `ins` inserts them and `upd` moves last_seq to the highest seq given.
+ *
+ * Everything is read from the statement's snapshot except the locked rows. A retry that another
+ * node committed while this statement waited for the lock is therefore not in `dups`: its insert
+ * is skipped (ON CONFLICT) and the writer rolls the transaction back and runs it again.
+ */
+export const APPEND_SQL = `
+WITH inp AS MATERIALIZED (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::text[], $9::jsonb[], $10::text[], $11::text[])
+    WITH ORDINALITY AS t(conversation_id, ccid, id, type, from_participant_id, from_type, from_nickname,
+                         text, content, client_message_id, visibility, ord)
+), lk AS MATERIALIZED (
+  SELECT c.id, c.ccid, c.state, c.channel, c.last_seq FROM conversations c
+   WHERE c.id IN (SELECT conversation_id FROM inp) ORDER BY c.id FOR UPDATE
+), dups AS MATERIALIZED (
+  SELECT ${MESSAGE_COLUMNS} FROM messages m
+   WHERE (m.conversation_id, m.client_message_id) IN
+         (SELECT conversation_id, client_message_id FROM inp WHERE client_message_id IS NOT NULL)
+), eligible AS MATERIALIZED (
+  SELECT i.*, lk.last_seq,
+         row_number() OVER (PARTITION BY i.conversation_id, i.client_message_id ORDER BY i.ord) AS nth
+    FROM inp i JOIN lk ON lk.id = i.conversation_id
+   WHERE (i.ccid IS NULL OR i.ccid = lk.ccid) AND lk.state <> 'done'
+     AND NOT EXISTS (SELECT 1 FROM dups d WHERE d.conversation_id = i.conversation_id
+                                           AND d.client_message_id = i.client_message_id)
+), fresh AS MATERIALIZED (
+  SELECT e.*, e.last_seq + row_number() OVER (PARTITION BY e.conversation_id ORDER BY e.ord) AS seq
+    FROM eligible e WHERE e.client_message_id IS NULL OR e.nth = 1
+), ins AS (
+  INSERT INTO messages (conversation_id, seq, id, type, from_participant_id, from_type, from_nickname, text,
+                        content, client_message_id, visibility, created_at)
+  SELECT conversation_id, seq, id, type, from_participant_id, from_type, from_nickname, text, content,
+         client_message_id, visibility, $12::timestamptz
+    FROM fresh ORDER BY conversation_id, seq
+  ON CONFLICT DO NOTHING
+  RETURNING id, seq
+), upd AS (
+  UPDATE conversations c SET last_seq = f.seq, updated_at = now()
+    FROM (SELECT conversation_id, max(seq) AS seq FROM fresh GROUP BY conversation_id) f
+   WHERE c.id = f.conversation_id
+  RETURNING c.id
+)
+SELECT (SELECT coalesce(json_agg(json_build_object('id', id, 'ccid', ccid, 'state', state, 'channel', channel)), '[]')
+          FROM lk) AS convs,
+       (SELECT coalesce(json_agg(dups), '[]') FROM dups) AS dups,
+       (SELECT coalesce(json_agg(ins), '[]') FROM ins) AS inserted,
+       (SELECT count(*) FROM upd) AS moved`;
+
+/** The one row APPEND_SQL returns. */
+export interface AppendOutcome {
+  convs: { id: string; ccid: string; state: ConversationState; channel: Conversation['channel'] }[];
+  dups: MessageRow[];
+  inserted: { id: string; seq: number }[];
+  moved: string;
 }
 
 export interface SessionRow {

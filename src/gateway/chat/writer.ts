@@ -1,21 +1,24 @@
 /**
  * The group-commit writer: appends from every socket and REST call on this node are collected for
  * a short window (or until a batch is full) and committed in ONE transaction, so durability costs
- * one round of commits per batch instead of one per message (PGlite has a single connection).
+ * one round of commits per batch instead of one per message.
  *
- * In the transaction: the batch's conversations are locked in id order (no deadlocks between
- * nodes), earlier messages with the same clientMessageId are looked up under that lock (so a
- * retried send folds onto the original and never burns a seq), seqs are handed out from last_seq,
- * the new rows go in with one multi-row INSERT and last_seq moves with one UPDATE. Nothing is acked
- * before COMMIT; a failed commit fails every message of the batch with a retryable error.
+ * Several batches may be in flight at once (`maxInflight`, one on PGlite whose pool has one
+ * connection), but a conversation is pinned to at most one of them: its later appends wait for
+ * that batch to end, so a conversation's messages commit in the order they were appended.
+ *
+ * A batch is `BEGIN`, ONE statement (store.ts `APPEND_SQL`: lock the conversations in id order,
+ * fold retried clientMessageIds onto their originals, insert the new rows with seqs from last_seq,
+ * move last_seq), the tx hooks (the durable outbox), `COMMIT`. Nothing is acked before COMMIT; a
+ * failed commit fails every message of the batch with a retryable error and leaves nothing behind.
  */
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../../shared/db/pool.js';
 import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ChatMessage } from './events.js';
-import { isUuid, MESSAGE_COLUMNS, type MessageRow, toMessage } from './store.js';
-import type { AppendResult, NewMessage } from './types.js';
+import { APPEND_SQL, type AppendOutcome, isUuid, toMessage } from './store.js';
+import type { AppendResult, Conversation, NewMessage } from './types.js';
 
 export interface TxDb {
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
@@ -24,6 +27,8 @@ export interface TxDb {
 export interface CommittedMessage {
   ccid: string;
   message: ChatMessage;
+  /** The conversation's channel, read under its lock (hooks need not select it again). */
+  channel?: Conversation['channel'];
 }
 
 /** Runs inside the batch's transaction (e.g. an outbox written atomically with the messages). */
@@ -32,6 +37,8 @@ export type TxHook = (q: Queryable, committed: CommittedMessage[]) => Promise<vo
 export interface WriterOptions {
   windowMs: number;
   maxBatch: number;
+  /** Batches committing at once on different connections (default 1). */
+  maxInflight?: number;
   log: Logger;
   /** Called after each commit with the new messages, in seq order per conversation. */
   onCommitted: (committed: CommittedMessage[]) => void;
@@ -51,6 +58,16 @@ interface Pending {
 type Outcome = { ok: AppendResult } | { err: AppError } | { sameAs: number };
 
 const RETRYABLE_PG = new Set(['40001', '40P01']);
+const ATTEMPTS = 3;
+
+/**
+ * Another node committed the same clientMessageId while this statement waited for the
+ * conversation's lock (the statement's snapshot predates it): roll back and run again, when the
+ * original is visible and the retry folds onto it.
+ */
+class RaceError extends Error {
+  readonly code = 'RACE';
+}
 
 /** A data exception (SQLSTATE class 22, or the pool's 400 for it): the input, not the database. */
 function refusedData(err: unknown): boolean {
@@ -62,14 +79,20 @@ function refusedData(err: unknown): boolean {
 export class GroupCommitWriter {
   private pending: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  /** Batches committing now. */
+  private readonly inflight = new Set<Promise<void>>();
+  /** Conversations with a batch in flight: their next appends wait for it. */
+  private readonly busy = new Set<string>();
   private closed = false;
   private readonly hooks: TxHook[] = [];
+  private readonly maxInflight: number;
 
   constructor(
     private readonly db: TxDb,
     private readonly opts: WriterOptions,
-  ) {}
+  ) {
+    this.maxInflight = Math.max(1, Math.floor(opts.maxInflight ?? 1));
+  }
 
   addTxHook(hook: TxHook): () => void {
     this.hooks.push(hook);
@@ -84,7 +107,8 @@ export class GroupCommitWriter {
     if (this.closed) return Promise.reject(new AppError('SHUTTING_DOWN'));
     if (!isUuid(conversationId)) return Promise.reject(new AppError('CONVERSATION_NOT_FOUND'));
     return new Promise((resolve, reject) => {
-      this.pending.push({ conversationId, ccid, message, resolve, reject });
+      // Postgres folds uuid case; the pinning must too.
+      this.pending.push({ conversationId: conversationId.toLowerCase(), ccid, message, resolve, reject });
       this.schedule();
     });
   }
@@ -94,51 +118,71 @@ export class GroupCommitWriter {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    while (this.flushing || this.pending.length) {
-      if (this.flushing) await this.flushing;
-      else await this.flush();
+    while (this.inflight.size || this.pending.length) {
+      this.flush();
+      if (this.inflight.size) await Promise.race(this.inflight);
     }
   }
 
   private schedule(): void {
-    if (this.flushing) return; // the running flush picks the rest up when it ends
+    // Every slot busy: the first batch to end picks the rest up.
+    if (this.inflight.size >= this.maxInflight) return;
     if (this.pending.length >= this.opts.maxBatch) {
-      void this.flush();
+      this.flush();
       return;
     }
     if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
-        void this.flush();
+        this.flush();
       }, this.opts.windowMs);
     }
   }
 
-  private flush(): Promise<void> {
-    if (this.flushing || this.pending.length === 0) return this.flushing ?? Promise.resolve();
+  /** Starts batches while slots are free and some pending append's conversation is not busy. */
+  private flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const batch = this.pending.splice(0, this.opts.maxBatch);
-    this.flushing = this.commit(batch).finally(() => {
-      this.flushing = undefined;
-      // Whatever arrived meanwhile has already waited one commit: write it now.
-      if (this.pending.length) void this.flush();
-    });
-    return this.flushing;
+    while (this.inflight.size < this.maxInflight && this.pending.length) {
+      const batch = this.take();
+      if (!batch.length) break; // everything pending waits for a batch in flight
+      const ids = new Set(batch.map((p) => p.conversationId));
+      for (const id of ids) this.busy.add(id);
+      const run: Promise<void> = this.commit(batch).finally(() => {
+        for (const id of ids) this.busy.delete(id);
+        this.inflight.delete(run);
+        // Whatever arrived meanwhile has already waited one commit: write it now.
+        if (this.pending.length) this.flush();
+      });
+      this.inflight.add(run);
+    }
+  }
+
+  /** Up to maxBatch pending appends, in arrival order, of conversations with no batch in flight. */
+  private take(): Pending[] {
+    const batch: Pending[] = [];
+    const rest: Pending[] = [];
+    for (const p of this.pending) {
+      if (batch.length < this.opts.maxBatch && !this.busy.has(p.conversationId)) batch.push(p);
+      else rest.push(p);
+    }
+    this.pending = rest;
+    return batch;
   }
 
   private async commit(batch: Pending[]): Promise<void> {
     let result: { outcomes: Outcome[]; committed: CommittedMessage[] } | undefined;
     const started = performance.now();
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       try {
         result = await this.db.tx((q) => this.write(q, batch));
         this.opts.onBatch?.(batch.length, performance.now() - started, true);
         break;
       } catch (err) {
         const code = (err as { code?: string }).code;
-        // A deadlock or serialization failure with another node's batch: the retry usually passes.
-        if (attempt === 0 && code && RETRYABLE_PG.has(code)) continue;
+        // A deadlock or serialization failure with another node's batch, or a retry that node
+        // committed first: the next attempt usually passes.
+        if (attempt < ATTEMPTS && code && (RETRYABLE_PG.has(code) || code === 'RACE')) continue;
         this.opts.onBatch?.(batch.length, performance.now() - started, false);
         if (refusedData(err)) {
           // One message the database refuses (text or JSON it cannot hold) must not sink the
@@ -193,109 +237,80 @@ export class GroupCommitWriter {
     q: Queryable,
     batch: Pending[],
   ): Promise<{ outcomes: Outcome[]; committed: CommittedMessage[] }> {
-    const ids = [...new Set(batch.map((p) => p.conversationId))].sort();
-    const locked = await q.query<{ id: string; ccid: string; state: string; last_seq: string }>(
-      'SELECT id, ccid, state, last_seq FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
-      [ids],
-    );
-    const convs = new Map(
-      locked.rows.map((r) => [r.id, { ccid: r.ccid, state: r.state, lastSeq: Number(r.last_seq) }]),
-    );
+    const now = new Date();
+    const ids = batch.map(() => randomUUID());
+    const col = <T>(f: (p: Pending, i: number) => T) => batch.map(f);
+    const r = await q.query<AppendOutcome>(APPEND_SQL, [
+      col((p) => p.conversationId),
+      col((p) => p.ccid ?? null),
+      ids,
+      col((p) => p.message.type ?? 'Text'),
+      col((p) => p.message.from.participantId),
+      col((p) => p.message.from.type),
+      col((p) => p.message.from.nickname ?? null),
+      col((p) => p.message.text ?? null),
+      col((p) => (p.message.content !== undefined ? JSON.stringify(p.message.content) : null)),
+      col((p) => p.message.clientMessageId ?? null),
+      col((p) => p.message.visibility ?? 'all'),
+      now,
+    ]);
+    const { convs, dups, inserted } = r.rows[0];
 
     const key = (c: string, m: string) => `${c}\u0000${m}`;
-    const cmids = [...new Set(batch.map((p) => p.message.clientMessageId).filter((x): x is string => !!x))];
-    const existing = new Map<string, ChatMessage>();
-    if (cmids.length) {
-      const r = await q.query<MessageRow>(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ANY($1::uuid[]) AND client_message_id = ANY($2::text[])`,
-        [ids, cmids],
-      );
-      for (const row of r.rows)
-        existing.set(key(row.conversation_id, row.client_message_id as string), toMessage(row));
-    }
-
-    const now = new Date();
+    const conv = new Map(convs.map((c) => [c.id, c]));
+    const original = new Map(dups.map((d) => [key(d.conversation_id, d.client_message_id as string), d]));
+    const seqOf = new Map(inserted.map((x) => [x.id, Number(x.seq)]));
+    const insertedAt = new Map<string, number>();
     const outcomes: Outcome[] = [];
     const committed: CommittedMessage[] = [];
-    const firstInBatch = new Map<string, number>();
     for (const [i, p] of batch.entries()) {
-      const conv = convs.get(p.conversationId);
-      if (!conv || (p.ccid && p.ccid !== conv.ccid)) {
+      const c = conv.get(p.conversationId);
+      if (!c || (p.ccid && p.ccid !== c.ccid)) {
         outcomes.push({ err: new AppError('CONVERSATION_NOT_FOUND') });
         continue;
       }
       const cmid = p.message.clientMessageId;
-      if (cmid) {
-        const old = existing.get(key(p.conversationId, cmid));
-        if (old) {
-          outcomes.push({ ok: { id: old.id, seq: old.seq, duplicate: true, message: old } });
-          continue;
-        }
-        const same = firstInBatch.get(key(p.conversationId, cmid));
-        if (same !== undefined) {
-          outcomes.push({ sameAs: same });
-          continue;
-        }
+      const old = cmid ? original.get(key(p.conversationId, cmid)) : undefined;
+      if (old) {
+        const m = toMessage(old);
+        outcomes.push({ ok: { id: m.id, seq: m.seq, duplicate: true, message: m } });
+        continue;
       }
-      if (conv.state === 'done') {
+      const seq = seqOf.get(ids[i]);
+      if (seq !== undefined) {
+        const m = p.message;
+        const message: ChatMessage = {
+          id: ids[i],
+          conversationId: p.conversationId,
+          seq,
+          type: m.type ?? 'Text',
+          from: m.from,
+          ...(m.text !== undefined ? { text: m.text } : {}),
+          ...(m.content !== undefined ? { content: m.content } : {}),
+          ...(cmid ? { clientMessageId: cmid } : {}),
+          timestamp: now.toISOString(),
+          visibility: m.visibility ?? 'all',
+        };
+        if (cmid) insertedAt.set(key(p.conversationId, cmid), i);
+        outcomes.push({ ok: { id: message.id, seq, duplicate: false, message } });
+        committed.push({ ccid: c.ccid, channel: c.channel, message });
+        continue;
+      }
+      // The same clientMessageId earlier in this batch: the statement inserted only the first.
+      const same = cmid ? insertedAt.get(key(p.conversationId, cmid)) : undefined;
+      if (same !== undefined) {
+        outcomes.push({ sameAs: same });
+        continue;
+      }
+      if (c.state === 'done') {
         outcomes.push({ err: new AppError('CONVERSATION_CLOSED') });
         continue;
       }
-      conv.lastSeq += 1;
-      const m = p.message;
-      const message: ChatMessage = {
-        id: randomUUID(),
-        conversationId: p.conversationId,
-        seq: conv.lastSeq,
-        type: m.type ?? 'Text',
-        from: m.from,
-        ...(m.text !== undefined ? { text: m.text } : {}),
-        ...(m.content !== undefined ? { content: m.content } : {}),
-        ...(cmid ? { clientMessageId: cmid } : {}),
-        timestamp: now.toISOString(),
-        visibility: m.visibility ?? 'all',
-      };
-      if (cmid) firstInBatch.set(key(p.conversationId, cmid), i);
-      outcomes.push({ ok: { id: message.id, seq: message.seq, duplicate: false, message } });
-      committed.push({ ccid: conv.ccid, message });
+      // Neither inserted nor explained: its key was taken while the statement waited (roll back).
+      throw new RaceError('message insert conflicted');
     }
-
-    if (committed.length) {
-      const col = <T>(f: (m: ChatMessage) => T) => committed.map((c) => f(c.message));
-      const ins = await q.query(
-        `INSERT INTO messages (conversation_id, seq, id, type, from_participant_id, from_type, from_nickname, text,
-                               content, client_message_id, visibility, created_at)
-         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
-                              $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::timestamptz[])
-         ON CONFLICT DO NOTHING`,
-        [
-          col((m) => m.conversationId),
-          col((m) => m.seq),
-          col((m) => m.id),
-          col((m) => m.type),
-          col((m) => m.from.participantId),
-          col((m) => m.from.type),
-          col((m) => m.from.nickname ?? null),
-          col((m) => m.text ?? null),
-          col((m) => (m.content !== undefined ? JSON.stringify(m.content) : null)),
-          col((m) => m.clientMessageId ?? null),
-          col((m) => m.visibility),
-          col(() => now),
-        ],
-      );
-      // Under the conversation locks nothing else can insert these keys; if something did, roll
-      // back rather than ack a message that was not stored.
-      if (ins.rowCount !== committed.length) throw new Error('message insert conflicted under lock');
-      const moved = [...convs.entries()].filter(([id]) =>
-        committed.some((c) => c.message.conversationId === id),
-      );
-      await q.query(
-        `UPDATE conversations c SET last_seq = v.last_seq, updated_at = now()
-         FROM unnest($1::uuid[], $2::bigint[]) AS v(id, last_seq) WHERE c.id = v.id`,
-        [moved.map(([id]) => id), moved.map(([, c]) => c.lastSeq)],
-      );
-      for (const hook of this.hooks) await hook(q, committed);
-    }
+    // `committed` is in batch order, so in seq order per conversation, as fan-out and hooks expect.
+    if (committed.length) for (const hook of this.hooks) await hook(q, committed);
     return { outcomes, committed };
   }
 }

@@ -109,10 +109,30 @@ export interface AiConnectorDeps {
   http?: HttpClient;
 }
 
+interface PlanRow {
+  state: string;
+  endpoint: string;
+  queue: string | null;
+  agent_id: string | null;
+  channel: string;
+  bot: string | null;
+  assist: boolean;
+  has_target: boolean;
+}
+
 /** The AI connector wiring of one gateway: targets, the planner and the outbox handler. */
 export class AiConnector {
   private fallback: DefaultTarget | undefined;
   private readonly http: HttpClient;
+  /**
+   * What the planner read in one transaction (a `q` is one): whether a tenant has a target, and each
+   * conversation's row. A batch of messages reads each once; nothing the reads depend on changes
+   * between the planner's calls of one transaction.
+   */
+  private readonly perTx = new WeakMap<
+    Queryable,
+    { targets: Map<string, Promise<boolean>>; convs: Map<string, Promise<PlanRow | undefined>> }
+  >();
 
   constructor(private readonly deps: AiConnectorDeps) {
     this.http = deps.http ?? createHttpClient(30_000);
@@ -176,21 +196,40 @@ export class AiConnector {
     if (!message || !event.conversationId) return [];
     if (message.from.type !== 'Customer' || message.visibility !== 'all') return [];
     if (message.type !== 'Text' && message.type !== 'File' && message.type !== 'Rich') return [];
-    // One round trip inside the commit: the conversation, its bot (the bot it was routed back to,
-    // named by a System notice, wins over the endpoint's), the bot's agent-assist flag, and whether
-    // the tenant registered a target. Tenant data is compared as JSON, never cast: a bad value must
-    // not fail the message's transaction.
-    const r = await q.query<{
-      state: string;
-      endpoint: string;
-      queue: string | null;
-      agent_id: string | null;
-      channel: string;
-      bot: string | null;
-      assist: boolean;
-      has_target: boolean;
-    }>(
-      `SELECT c.state, c.endpoint, c.queue, c.agent_id, c.channel, b.bot,
+    let memo = this.perTx.get(q);
+    if (!memo) {
+      memo = { targets: new Map(), convs: new Map() };
+      this.perTx.set(q, memo);
+    }
+    const { ccid, conversationId } = event;
+    // Without a default target, a tenant that registered none sends nothing: one look-up per tenant
+    // and transaction instead of the conversation's query for every customer message.
+    if (!this.fallback) {
+      let has = memo.targets.get(ccid);
+      if (!has) {
+        has = q
+          .query<{ has: boolean }>(
+            'SELECT EXISTS (SELECT 1 FROM services WHERE ccid = $1 AND name = $2) AS has',
+            [ccid, AI_CONNECTOR_SERVICE],
+          )
+          .then((r) => r.rows[0].has);
+        memo.targets.set(ccid, has);
+      }
+      if (!(await has)) {
+        this.deps.log.debug({ ccid }, 'no AI connector registered; message not sent to a bot');
+        return [];
+      }
+    }
+    // One round trip inside the commit per conversation: the conversation, its bot (the bot it was
+    // routed back to, named by a System notice, wins over the endpoint's), the bot's agent-assist
+    // flag, and whether the tenant registered a target. Tenant data is compared as JSON, never
+    // cast: a bad value must not fail the message's transaction.
+    const convKey = `${ccid}\u0000${conversationId}`;
+    let row = memo.convs.get(convKey);
+    if (!row) {
+      row = q
+        .query<PlanRow>(
+          `SELECT c.state, c.endpoint, c.queue, c.agent_id, c.channel, b.bot,
               EXISTS (SELECT 1 FROM services s WHERE s.ccid = c.ccid AND s.name = 'Bot-' || b.bot
                          AND s.data->'agentAssist' = 'true'::jsonb) AS assist,
               EXISTS (SELECT 1 FROM services s WHERE s.ccid = c.ccid AND s.name = $3) AS has_target
@@ -203,9 +242,12 @@ export class AiConnector {
                              ORDER BY m.seq DESC LIMIT 1), e.bot) AS bot
          ) b
         WHERE c.id = $1 AND c.ccid = $2 AND c.state IN ('bot', 'assigned')`,
-      [event.conversationId, event.ccid, AI_CONNECTOR_SERVICE],
-    );
-    const c = r.rows[0];
+          [conversationId, ccid, AI_CONNECTOR_SERVICE],
+        )
+        .then((r) => r.rows[0]);
+      memo.convs.set(convKey, row);
+    }
+    const c = await row;
     if (!c) return [];
     const mode: 'bot' | 'assist' | undefined =
       c.state === 'bot' ? 'bot' : c.state === 'assigned' && c.bot && c.assist ? 'assist' : undefined;
