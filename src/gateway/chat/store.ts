@@ -94,7 +94,9 @@ export function toMessage(r: MessageRow): ChatMessage {
  *   other tenants, closed conversations and a clientMessageId repeated within the batch;
  * - `ins` inserts them and `upd` moves last_seq to the highest seq given.
  *
- * Everything is read from the statement's snapshot except the locked rows. A retry that another
+ * Both look-ups are driven by the batch's keys (on a large table the planner probes the unique
+ * indexes; on a small one it may scan). Everything is read from the statement's snapshot except
+ * the locked rows. A retry that another
  * node committed while this statement waited for the lock is therefore not in `dups`: its insert
  * is skipped (ON CONFLICT) and the writer rolls the transaction back and runs it again.
  */
@@ -106,11 +108,12 @@ WITH inp AS MATERIALIZED (
                          text, content, client_message_id, visibility, ord)
 ), lk AS MATERIALIZED (
   SELECT c.id, c.ccid, c.state, c.channel, c.last_seq FROM conversations c
-   WHERE c.id IN (SELECT conversation_id FROM inp) ORDER BY c.id FOR UPDATE
+   WHERE c.id = ANY($1::uuid[]) ORDER BY c.id FOR UPDATE
 ), dups AS MATERIALIZED (
-  SELECT ${MESSAGE_COLUMNS} FROM messages m
-   WHERE (m.conversation_id, m.client_message_id) IN
-         (SELECT conversation_id, client_message_id FROM inp WHERE client_message_id IS NOT NULL)
+  SELECT m.* FROM (SELECT DISTINCT conversation_id, client_message_id FROM inp
+                    WHERE client_message_id IS NOT NULL) k
+   CROSS JOIN LATERAL (SELECT ${MESSAGE_COLUMNS} FROM messages
+                        WHERE conversation_id = k.conversation_id AND client_message_id = k.client_message_id) m
 ), eligible AS MATERIALIZED (
   SELECT i.*, lk.last_seq,
          row_number() OVER (PARTITION BY i.conversation_id, i.client_message_id ORDER BY i.ord) AS nth
