@@ -148,12 +148,14 @@ export class GroupCommitWriter {
       if (!batch.length) break; // everything pending waits for a batch in flight
       const ids = new Set(batch.map((p) => p.conversationId));
       for (const id of ids) this.busy.add(id);
-      const run: Promise<void> = this.commit(batch).finally(() => {
-        for (const id of ids) this.busy.delete(id);
-        this.inflight.delete(run);
-        // Whatever arrived meanwhile has already waited one commit: write it now.
-        if (this.pending.length) this.flush();
-      });
+      const run: Promise<void> = this.commit(batch)
+        .catch((err) => this.opts.log.error({ err, size: batch.length }, 'message batch failed'))
+        .finally(() => {
+          for (const id of ids) this.busy.delete(id);
+          this.inflight.delete(run);
+          // Whatever arrived meanwhile has already waited one commit: write it now.
+          if (this.pending.length) this.flush();
+        });
       this.inflight.add(run);
     }
   }
