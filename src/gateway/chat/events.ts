@@ -32,7 +32,12 @@ export interface Participant {
 /** Quick replies, cards, attachments: optional structured content next to `text`. */
 export interface RichContent {
   quickReplies?: Array<{ text: string; payload?: string }>;
-  cards?: Array<{ title: string; subtitle?: string; imageUrl?: string; buttons?: Array<{ text: string; payload?: string; url?: string }> }>;
+  cards?: Array<{
+    title: string;
+    subtitle?: string;
+    imageUrl?: string;
+    buttons?: Array<{ text: string; payload?: string; url?: string }>;
+  }>;
   attachments?: Array<{ url: string; mediaType?: string; name?: string; size?: number }>;
   [key: string]: unknown;
 }
