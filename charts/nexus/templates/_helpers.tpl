@@ -123,6 +123,7 @@ nexus:
     agentTokenTtl: {{ $n.chat.agentTokenTtl | toJson }}
     commitWindowMs: {{ $n.chat.commitWindowMs | toJson }}
     commitMaxBatch: {{ $n.chat.commitMaxBatch | toJson }}
+    maxInflightCommits: {{ $n.chat.maxInflightCommits | toJson }}
     socketMessagesPerSecond: {{ $n.chat.socketMessagesPerSecond | toJson }}
     socketMessageBurst: {{ $n.chat.socketMessageBurst | toJson }}
     typingPerSecond: {{ $n.chat.typingPerSecond | toJson }}
