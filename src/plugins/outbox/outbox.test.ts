@@ -189,6 +189,30 @@ describe.each(engines())('outbox on %s engine', (engine) => {
     expect(got).toEqual([1, 2]);
   });
 
+  it('six workers racing over 600 rows deliver each exactly once, in order per key', async () => {
+    // Polling every millisecond, a worker's claim often reads a row another worker is delivering or
+    // has just marked done; the claim must re-check the row it locks (this found a double delivery).
+    const seen = new Map<number, number>();
+    const order = new Map<string, number[]>();
+    const workers = Array.from({ length: 6 }, () => {
+      const w = make(db, { pollMs: 1 });
+      w.handle('test', async (row) => {
+        const n = row.payload.n as number;
+        seen.set(n, (seen.get(n) ?? 0) + 1);
+        order.set(row.orderingKey, [...(order.get(row.orderingKey) ?? []), n]);
+      });
+      return w;
+    });
+    const rows = Array.from({ length: 600 }, (_, i) => item(i, `k${i % 50}`));
+    await db.tx((q) => workers[0].enqueue(q, rows));
+    await Promise.all(workers.map((w) => w.start()));
+    await until(async () => (await workers[0].list('cc1', 'done', 1000)).length === 600, 30_000);
+    for (const w of workers) await w.settled();
+    expect(seen.size).toBe(600);
+    expect([...seen.entries()].filter(([, v]) => v !== 1)).toEqual([]);
+    for (const [key, ns] of order) expect(ns, key).toEqual([...ns].sort((a, b) => a - b));
+  });
+
   it('delivers each row once when two workers share the database, and re-delivers after a lost lease', async () => {
     const seen = new Map<number, number>();
     const handler = async (row: OutboxRow) => {

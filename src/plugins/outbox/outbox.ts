@@ -246,6 +246,10 @@ export class Outbox {
   }
 
   private async claim(limit: number): Promise<OutboxRow[]> {
+    // `heads` is read from the statement's snapshot; the state and lease are tested on `o`, the row
+    // `FOR UPDATE` locks, because PostgreSQL re-checks those conditions against the newest version
+    // of a row another worker changed meanwhile. Tested on `heads` alone, a row another worker had
+    // just delivered (or claimed) and committed was claimed and delivered a second time.
     const leaseMs = this.opts.leaseMs ?? 60_000;
     const kinds = [...this.handlers.keys()];
     if (kinds.length === 0) return [];
@@ -256,12 +260,12 @@ export class Outbox {
              FROM outbox WHERE state = 'pending' ORDER BY ordering_key, id
          ), due AS (
            SELECT o.id FROM outbox o JOIN heads h ON h.id = o.id
-            WHERE h.next_attempt_at <= now() AND (h.locked_until IS NULL OR h.locked_until < now())
-              AND h.kind = ANY($2::text[])
+            WHERE o.state = 'pending' AND o.next_attempt_at <= now()
+              AND (o.locked_until IS NULL OR o.locked_until < now()) AND h.kind = ANY($2::text[])
             ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED
          )
          UPDATE outbox SET locked_until = now() + ($3::int * interval '1 millisecond'), attempts = attempts + 1, updated_at = now()
-           FROM due WHERE outbox.id = due.id RETURNING outbox.*`,
+           FROM due WHERE outbox.id = due.id AND outbox.state = 'pending' RETURNING outbox.*`,
         [limit, kinds, leaseMs],
       );
       return r.rows.map(toRow);
