@@ -302,6 +302,7 @@ export class ChatService {
         ccid: c.ccid,
         conversationId: c.message.conversationId,
         message: c.message,
+        ...(c.state ? { conversationState: c.state } : {}),
       });
     }
   }

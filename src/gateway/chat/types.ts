@@ -62,7 +62,14 @@ export interface StateChange {
  */
 export type ConversationEvent =
   | { type: 'conversation.created'; conversation: Conversation }
-  | { type: 'message.created'; ccid: string; conversationId: string; message: ChatMessage }
+  | {
+      type: 'message.created';
+      ccid: string;
+      conversationId: string;
+      message: ChatMessage;
+      /** The conversation's state when the message was committed, read under the conversation's lock. */
+      conversationState?: ConversationState;
+    }
   | {
       type: 'conversation.state-changed';
       conversation: Conversation;

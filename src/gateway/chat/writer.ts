@@ -29,6 +29,8 @@ export interface CommittedMessage {
   message: ChatMessage;
   /** The conversation's channel, read under its lock (hooks need not select it again). */
   channel?: Conversation['channel'];
+  /** The conversation's state, read under the same lock (before any routing reacts to the message). */
+  state?: Conversation['state'];
 }
 
 /** Runs inside the batch's transaction (e.g. an outbox written atomically with the messages). */
@@ -295,7 +297,7 @@ export class GroupCommitWriter {
         };
         if (cmid) insertedAt.set(key(p.conversationId, cmid), i);
         outcomes.push({ ok: { id: message.id, seq, duplicate: false, message } });
-        committed.push({ ccid: c.ccid, channel: c.channel, message });
+        committed.push({ ccid: c.ccid, channel: c.channel, state: c.state, message });
         continue;
       }
       // The same clientMessageId earlier in this batch: the statement inserted only the first.

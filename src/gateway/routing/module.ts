@@ -50,7 +50,7 @@ export function createRouting(
   chat.onConversationEvent((event) => {
     if (event.type === 'session.ended') return routing.customerLeft(event.ccid, event.conversationId);
     if (event.type === 'message.created' && event.message.from.type === 'Customer') {
-      return routing.customerReturned(event.ccid, event.conversationId);
+      return routing.customerReturned(event.ccid, event.conversationId, event.conversationState);
     }
   });
   const consumer = (chat.notifier as { consumer?: Namespace }).consumer;

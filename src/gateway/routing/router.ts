@@ -372,12 +372,18 @@ export class Routing {
    * The customer wrote into a conversation on async hold: it re-opens to the SAME agent when that
    * agent is ready, connected and has room, otherwise it goes back to its queue.
    */
-  async customerReturned(ccid: string, id: string): Promise<void> {
-    // Every customer message comes through here: one cheap read before any transaction.
-    const held = await this.db.query(`SELECT 1 FROM conversations WHERE id = $1 AND state = 'asynchold'`, [
-      id,
-    ]);
-    if (!held.rows.length) return;
+  async customerReturned(ccid: string, id: string, stateAtCommit?: ConversationState): Promise<void> {
+    // Every customer message comes through here. The writer read the conversation's state under its
+    // lock when it committed the message, so only a message written on hold costs a transaction;
+    // without that state (another caller), one cheap read first.
+    if (stateAtCommit !== undefined) {
+      if (stateAtCommit !== 'asynchold') return;
+    } else {
+      const held = await this.db.query(`SELECT 1 FROM conversations WHERE id = $1 AND state = 'asynchold'`, [
+        id,
+      ]);
+      if (!held.rows.length) return;
+    }
     const change = await this.retrying(() =>
       this.db.tx(async (q) => {
         const row = await q.query<ConversationRow>(
