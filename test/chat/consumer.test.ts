@@ -178,6 +178,57 @@ describe.each(engines())('consumer chat on %s engines', (engine) => {
     sock2.close();
   });
 
+  it("keeps a clientMessageId to its sender: another participant's key is a new message, never theirs", async () => {
+    const s = await newSession(t, tenant);
+    const chat = t.nexus.chat;
+    await chat.setState(s.conversationId, { state: 'assigned', agentId: 'agent-9' });
+    const agent = await socketFor(t.url, '/agent', {
+      token: await chat.tokens.signAgentToken({ ccid: tenant.ccid, agentId: 'agent-9' }),
+    });
+    const note = await emitAck(agent, 'message.send', {
+      conversationId: s.conversationId,
+      clientMessageId: 'secret-note',
+      text: 'card ending 4242 declined twice',
+      visibility: 'agents',
+    });
+    expect(note).toMatchObject({ ok: true });
+    // The customer guesses the note's key, on REST and on the socket: each is a message of its own.
+    const key = { 'x-nexus-client-key': s.clientToken };
+    const rest = await api(t.url, 'POST', `${s.selfUri}/messages`, {
+      headers: key,
+      form: 'data[type]=Text&data[text]=what%20note%3F&data[clientMessageId]=secret-note',
+    });
+    expect(rest.status).toBe(200);
+    expect(rest.body.data.seq).toBe(note.seq + 1);
+    expect(JSON.stringify(rest.body)).not.toContain('4242');
+    const cust = await consumer(s, note.seq + 1);
+    const viaSocket = await emitAck(cust, 'message.send', { clientMessageId: 'secret-note', text: 'again' });
+    // The customer's own retry of its key folds onto its own message, not the note.
+    expect(viaSocket).toMatchObject({ ok: true, id: rest.body.data.id, seq: note.seq + 1 });
+    expect(JSON.stringify(viaSocket)).not.toContain('4242');
+    // The agent's retry still folds onto the note, and the customer's message did not swallow it.
+    const retry = await emitAck(agent, 'message.send', {
+      conversationId: s.conversationId,
+      clientMessageId: 'secret-note',
+      text: 'card ending 4242 declined twice',
+      visibility: 'agents',
+    });
+    expect(retry).toMatchObject({ ok: true, id: note.id, seq: note.seq });
+    const rows = (
+      await t.nexus.db.query<{ from_type: string; visibility: string }>(
+        `SELECT from_type, visibility FROM messages WHERE conversation_id = $1 AND client_message_id = 'secret-note'
+          ORDER BY seq`,
+        [s.conversationId],
+      )
+    ).rows;
+    expect(rows).toEqual([
+      { from_type: 'Agent', visibility: 'agents' },
+      { from_type: 'Customer', visibility: 'all' },
+    ]);
+    agent.disconnect();
+    cust.disconnect();
+  });
+
   it('answers bad payloads with error acks and stays healthy', async () => {
     const s = await newSession(t, tenant);
     const sock = await consumer(s);

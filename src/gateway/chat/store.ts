@@ -110,16 +110,21 @@ WITH inp AS MATERIALIZED (
   SELECT c.id, c.ccid, c.state, c.channel, c.last_seq FROM conversations c
    WHERE c.id = ANY($1::uuid[]) ORDER BY c.id FOR UPDATE
 ), dups AS MATERIALIZED (
-  SELECT m.* FROM (SELECT DISTINCT conversation_id, client_message_id FROM inp
+  SELECT m.* FROM (SELECT DISTINCT conversation_id, from_type, from_participant_id, client_message_id FROM inp
                     WHERE client_message_id IS NOT NULL) k
    CROSS JOIN LATERAL (SELECT ${MESSAGE_COLUMNS} FROM messages
-                        WHERE conversation_id = k.conversation_id AND client_message_id = k.client_message_id) m
+                        WHERE conversation_id = k.conversation_id AND from_type = k.from_type
+                          AND from_participant_id = k.from_participant_id
+                          AND client_message_id = k.client_message_id) m
 ), eligible AS MATERIALIZED (
   SELECT i.*, lk.last_seq,
-         row_number() OVER (PARTITION BY i.conversation_id, i.client_message_id ORDER BY i.ord) AS nth
+         row_number() OVER (PARTITION BY i.conversation_id, i.from_type, i.from_participant_id, i.client_message_id
+                            ORDER BY i.ord) AS nth
     FROM inp i JOIN lk ON lk.id = i.conversation_id
    WHERE (i.ccid IS NULL OR i.ccid = lk.ccid) AND lk.state <> 'done'
      AND NOT EXISTS (SELECT 1 FROM dups d WHERE d.conversation_id = i.conversation_id
+                                           AND d.from_type = i.from_type
+                                           AND d.from_participant_id = i.from_participant_id
                                            AND d.client_message_id = i.client_message_id)
 ), fresh AS MATERIALIZED (
   SELECT e.*, e.last_seq + row_number() OVER (PARTITION BY e.conversation_id ORDER BY e.ord) AS seq

@@ -260,9 +260,16 @@ export class GroupCommitWriter {
     ]);
     const { convs, dups, inserted } = r.rows[0];
 
-    const key = (c: string, m: string) => `${c}\u0000${m}`;
+    // A clientMessageId is its sender's: the same key from another participant is another message.
+    const key = (c: string, fromType: string, from: string, m: string) =>
+      `${c}\u0000${fromType}\u0000${from}\u0000${m}`;
     const conv = new Map(convs.map((c) => [c.id, c]));
-    const original = new Map(dups.map((d) => [key(d.conversation_id, d.client_message_id as string), d]));
+    const original = new Map(
+      dups.map((d) => [
+        key(d.conversation_id, d.from_type, d.from_participant_id, d.client_message_id as string),
+        d,
+      ]),
+    );
     const seqOf = new Map(inserted.map((x) => [x.id, Number(x.seq)]));
     const insertedAt = new Map<string, number>();
     const outcomes: Outcome[] = [];
@@ -274,7 +281,9 @@ export class GroupCommitWriter {
         continue;
       }
       const cmid = p.message.clientMessageId;
-      const old = cmid ? original.get(key(p.conversationId, cmid)) : undefined;
+      const old = cmid
+        ? original.get(key(p.conversationId, p.message.from.type, p.message.from.participantId, cmid))
+        : undefined;
       if (old) {
         const m = toMessage(old);
         outcomes.push({ ok: { id: m.id, seq: m.seq, duplicate: true, message: m } });
@@ -295,13 +304,16 @@ export class GroupCommitWriter {
           timestamp: now.toISOString(),
           visibility: m.visibility ?? 'all',
         };
-        if (cmid) insertedAt.set(key(p.conversationId, cmid), i);
+        if (cmid)
+          insertedAt.set(key(p.conversationId, p.message.from.type, p.message.from.participantId, cmid), i);
         outcomes.push({ ok: { id: message.id, seq, duplicate: false, message } });
         committed.push({ ccid: c.ccid, channel: c.channel, state: c.state, message });
         continue;
       }
       // The same clientMessageId earlier in this batch: the statement inserted only the first.
-      const same = cmid ? insertedAt.get(key(p.conversationId, cmid)) : undefined;
+      const same = cmid
+        ? insertedAt.get(key(p.conversationId, p.message.from.type, p.message.from.participantId, cmid))
+        : undefined;
       if (same !== undefined) {
         outcomes.push({ sameAs: same });
         continue;
