@@ -194,8 +194,12 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
     close: async () => {
       accepting = false;
       http.drain();
-      // Tell socket clients to reconnect elsewhere, then stop listening.
+      // Tell socket clients to reconnect elsewhere; commit what is in flight while their sockets are
+      // still here, so every message this node took is answered (later sends are refused with the
+      // retryable SHUTTING_DOWN); then disconnect them and stop listening.
       chat.drain('shutting down');
+      await chat.close();
+      await new Promise<void>((r) => setImmediate(r));
       io.local.disconnectSockets(true);
       await new Promise<void>((r) => io.close(() => r()));
       http.close();

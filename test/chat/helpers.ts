@@ -48,7 +48,7 @@ export function socketFor(
   url: string,
   ns: typeof CONSUMER_NAMESPACE | typeof AGENT_NAMESPACE,
   auth: Record<string, unknown>,
-  opts: { reconnection?: boolean } = {},
+  opts: { reconnection?: boolean; listen?: (s: Socket) => void } = {},
 ): Promise<Socket> {
   const s = connect(url + ns, {
     path: SOCKET_PATH,
@@ -57,8 +57,10 @@ export function socketFor(
     reconnection: opts.reconnection ?? false,
     forceNew: true,
   });
-  // Collect from the first packet on: a replay may follow the connect packet at once.
+  // Collect from the first packet on: a replay may follow the connect packet at once, in the same
+  // read, before a listener added once this promise resolves could hear it.
   seenBy.set(s, collect(s));
+  opts.listen?.(s);
   return new Promise((resolve, reject) => {
     s.once('connect', () => resolve(s));
     s.once('connect_error', (err: Error & { data?: unknown }) => {

@@ -82,9 +82,14 @@ export class Party {
     const ns = this.opts.kind === 'customer' ? '/consumer' : '/agent';
     const auth =
       this.opts.kind === 'customer' ? { ...this.opts.auth, lastSeq: this.lastSeq } : this.opts.auth;
-    const s = await socketFor(url, ns, auth);
-    s.on('message', (m: ChatMessage) => this.onMessage(m));
-    s.on('reconnect', (p: unknown) => this.events.push({ event: 'reconnect', payload: p }));
+    // Listening from the socket's creation: the replay after `lastSeq` can arrive in the same read
+    // as the connect packet, before `await` returns (listening after it lost those messages).
+    const s = await socketFor(url, ns, auth, {
+      listen: (sock) => {
+        sock.on('message', (m: ChatMessage) => this.onMessage(m));
+        sock.on('reconnect', (p: unknown) => this.events.push({ event: 'reconnect', payload: p }));
+      },
+    });
     s.on('disconnect', () => {
       if (this.socket === s) this.socket = undefined;
       if (!this.closed) {
