@@ -196,6 +196,11 @@ athena:
         /nexus\.redis\.useCluster/,
       ],
       [
+        'an OIDC issuer without an audience',
+        () => loadConfig({ env: { NEXUS_AUTH_OIDC_ISSUER: 'https://idp.example.com' } }),
+        /nexus\.auth\.oidc\.audience \[env NEXUS_AUTH_OIDC_AUDIENCE\]: is required when nexus\.auth\.oidc\.issuer is set/,
+      ],
+      [
         'YAML that is not a mapping',
         () => loadConfig({ file: yamlFile('- a\n- b\n'), env: {} }),
         /must be a mapping/,

@@ -51,6 +51,10 @@ const oidc = z
     issuer: z.string().default(''),
     /** JWKS URL; defaults to the issuer's discovery document. */
     jwksUri: z.string().default(''),
+    /**
+     * The audience (`aud`) the tokens must carry; required with an issuer, since every token the
+     * issuer signs for any other application would otherwise be an admin credential here.
+     */
     audience: z.string().default(''),
   })
   .strict();
@@ -397,6 +401,12 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
       return `${path.join('.')} [env ${envName(path)}]: ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const { oidc } = parsed.data.nexus.auth;
+  if (oidc.issuer && !oidc.audience) {
+    throw new ConfigError(
+      `invalid configuration: nexus.auth.oidc.audience [env ${envName(['nexus', 'auth', 'oidc', 'audience'])}]: is required when nexus.auth.oidc.issuer is set (the aud claim its admin tokens carry)`,
+    );
   }
   return deepFreeze(parsed.data);
 }

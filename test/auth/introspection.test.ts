@@ -75,6 +75,7 @@ describe.each(engines())('introspected admin credentials on %s engines', (engine
   const logs = collectLogs();
   const count = async (table: string) =>
     Number((await t.nexus.db.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+  /** The cluster admin's token (`$gwsAdminName`, scope `*`). */
   const gwsToken = () => {
     const token = randomUUID();
     auth.active.set(token, {
@@ -82,6 +83,18 @@ describe.each(engines())('introspected admin credentials on %s engines', (engine
       username: 'ops',
       client_id: 'nexus_client',
       scope: '*',
+      exp: Math.floor(Date.now() / 1000) + 3600,
+    });
+    return token;
+  };
+  /** A tenant user's token (`$ccId\\$tenantUser`, scope ""), as the guide's password grant gives it. */
+  const tenantUserToken = (ccid: string, user = 'tenantUser') => {
+    const token = randomUUID();
+    auth.active.set(token, {
+      sub: `${ccid}\\${user}`,
+      username: `${ccid}\\${user}`,
+      client_id: 'nexus_client',
+      scope: '',
       exp: Math.floor(Date.now() / 1000) + 3600,
     });
     return token;
@@ -110,8 +123,8 @@ describe.each(engines())('introspected admin credentials on %s engines', (engine
   });
 
   it('runs the guide: tenant with "Bearer $outGWSAccessToken", keys with "Authorization: $outGWSAccessToken"', async () => {
-    const outGWSAccessToken = gwsToken();
     const ccId = randomUUID();
+    const outGWSAccessToken = tenantUserToken(ccId);
     const tenant = await api(t.url, 'POST', '/nexus/v3/provisioning/tenants', {
       headers: { Authorization: `Bearer ${outGWSAccessToken}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({
@@ -153,7 +166,7 @@ describe.each(engines())('introspected admin credentials on %s engines', (engine
       });
       expect(r.status).toBe(201);
       expect(r.body).toMatchObject({ ...body, revoked: false, expires: false, capacity: 120, frequency: 60 });
-      expect(r.body.createdby).toBe('oauth:ops');
+      expect(r.body.createdby).toBe(token === outGWSAccessToken ? `oauth:${ccId}\\tenantUser` : 'oauth:ops');
     }
     // Answers are cached: the server was asked once per token although the first was used three times.
     expect(auth.calls.get(outGWSAccessToken)).toBe(1);
@@ -162,6 +175,75 @@ describe.each(engines())('introspected admin credentials on %s engines', (engine
     expect(text).not.toContain(outGWSAccessToken);
     expect(text).not.toContain(outClusterGWSAccessToken);
     expect(text).not.toContain(CLIENT.secret);
+  });
+
+  it("confines a tenant user's token to its tenant: no other tenant, no cluster key, no tenant list", async () => {
+    const admin = { Authorization: gwsToken(), 'Content-Type': 'application/json' };
+    const [a, b] = [randomUUID(), randomUUID()];
+    for (const id of [a, b]) {
+      const r = await api(t.url, 'POST', '/nexus/v3/provisioning/tenants', {
+        headers: admin,
+        body: JSON.stringify({ id, name: `tenant ${id}` }),
+      });
+      expect(r.status).toBe(201);
+    }
+    const bKey = await api(t.url, 'POST', '/nexus/v3/apikeys', {
+      headers: admin,
+      body: JSON.stringify({ tenant: b, name: 'B key', permissions: ['nexus:consumer:chat'] }),
+    });
+    expect(bKey.status).toBe(201);
+    const aUser = { Authorization: tenantUserToken(a), 'Content-Type': 'application/json' };
+    const before = { tenants: await count('tenants'), keys: await count('api_keys') };
+    const refusals: Array<[string, string, string?, unknown?]> = [
+      ['POST', '/nexus/v3/provisioning/tenants', undefined, { id: randomUUID(), name: 'another' }],
+      ['GET', '/nexus/v3/provisioning/tenants'],
+      ['GET', `/nexus/v3/provisioning/tenants/${b}`],
+      ['PUT', `/nexus/v3/provisioning/tenants/${b}`, undefined, { name: 'taken over' }],
+      ['DELETE', `/nexus/v3/provisioning/tenants/${b}`],
+      ['DELETE', `/nexus/v3/provisioning/tenants/${a}`],
+      ['POST', '/nexus/v3/apikeys', undefined, { tenant: b, name: 'x', permissions: ['nexus:*'] }],
+      ['POST', '/nexus/v3/apikeys', undefined, { tenant: '*', name: 'x', permissions: ['nexus:cluster:*'] }],
+      ['GET', `/nexus/v3/apikeys?tenant=${b}`],
+      ['GET', `/nexus/v3/apikeys/${bKey.body.keyId}`],
+      ['DELETE', `/nexus/v3/apikeys/${bKey.body.keyId}`],
+      ['GET', '/nexus/v3/provisioning/services/' + b],
+      ['GET', '/nexus/v3/interactions', b],
+    ];
+    for (const [method, path, ccid, body] of refusals) {
+      const r = await api(t.url, method, path, {
+        headers: { ...aUser, ...(ccid ? { 'x-ccid': ccid } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      expect([403, 404], `${method} ${path}`).toContain(r.status);
+      expect(JSON.stringify(r.body), `${method} ${path}`).not.toContain(`tenant ${b}`);
+    }
+    expect({ tenants: await count('tenants'), keys: await count('api_keys') }).toEqual(before);
+    expect(
+      (await api(t.url, 'GET', `/nexus/v3/apikeys/${bKey.body.keyId}`, { headers: admin })).body.revoked,
+    ).toBe(false);
+    // Its own tenant it can read and provision keys for; the list shows its own keys only.
+    expect((await api(t.url, 'GET', `/nexus/v3/provisioning/tenants/${a}`, { headers: aUser })).status).toBe(
+      200,
+    );
+    const own = await api(t.url, 'POST', '/nexus/v3/apikeys', {
+      headers: aUser,
+      body: JSON.stringify({ tenant: a, name: 'A key', permissions: ['nexus:consumer:chat'] }),
+    });
+    expect(own.status).toBe(201);
+    const listed = await api(t.url, 'GET', '/nexus/v3/apikeys', { headers: aUser });
+    expect(listed.status).toBe(200);
+    expect(listed.body.data.apikeys.length).toBeGreaterThan(0);
+    expect(listed.body.data.apikeys.every((k: { tenant: string }) => k.tenant === a)).toBe(true);
+  });
+
+  it('refuses an active token that names no tenant and lacks scope *', async () => {
+    const token = randomUUID();
+    auth.active.set(token, { sub: 'someone', username: 'someone', scope: 'openid profile' });
+    const r = await api(t.url, 'GET', '/nexus/v3/provisioning/tenants', {
+      headers: { Authorization: token },
+    });
+    expect(r.status).toBe(403);
+    expect(r.body.status.code).toBe(2003);
   });
 
   it('refuses an inactive or expired token with 401 code 2002, storing nothing, asking once', async () => {

@@ -135,12 +135,12 @@ describe.each(engines())('OIDC admin credentials on %s engines', (engine) => {
   it('finds the keys at a configured jwksUri without discovery', async () => {
     const direct = await startNexus({
       engine,
-      nexus: { auth: { oidc: { issuer: idp.issuer, jwksUri: `${idp.issuer}/keys` } } },
+      nexus: { auth: { oidc: { issuer: idp.issuer, jwksUri: `${idp.issuer}/keys`, audience: 'nexus' } } },
     });
     try {
       const discoveries = idp.hits.discovery;
       const r = await api(direct.url, 'GET', '/nexus/v3/provisioning/tenants', {
-        headers: { authorization: await idp.sign({ sub: randomUUID() }) },
+        headers: { authorization: await idp.sign({ sub: randomUUID(), aud: 'nexus' }) },
       });
       expect(r.status).toBe(200);
       expect(idp.hits.discovery).toBe(discoveries);

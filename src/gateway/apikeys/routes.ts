@@ -115,6 +115,16 @@ export function apiKeyRoutes(router: Router, deps: GatewayDeps): void {
     async (ctx) => {
       const { principal } = await deps.auth.require(ctx, MANAGE);
       const body = parseInput(createKeySchema, ctx.body);
+      // A tenant user's token makes keys of its own tenant only (never cluster keys).
+      if (principal.tenant !== '*' && body.tenant !== principal.tenant) {
+        throw new AppError(
+          'TENANT_MISMATCH',
+          `This credential provisions keys of the tenant ${principal.tenant} only.`,
+          {
+            field: 'tenant',
+          },
+        );
+      }
       const { key, value } = await deps.db.tx(async (q) => {
         // A key of a tenant being deleted would outlive its tenant's revocation: hold the tenant.
         if (body.tenant !== '*' && !(await tenants.holdIfExists(body.tenant, q))) {
@@ -147,27 +157,37 @@ export function apiKeyRoutes(router: Router, deps: GatewayDeps): void {
   );
 
   router.get(BASE, async (ctx) => {
-    await deps.auth.require(ctx, MANAGE);
-    const tenant = ctx.query.get('tenant') ?? undefined;
+    const { principal } = await deps.auth.require(ctx, MANAGE);
+    let tenant = ctx.query.get('tenant') ?? undefined;
     if (tenant !== undefined && tenant !== '*' && !isValidCcid(tenant)) {
       throw new AppError('VALIDATION_FAILED', 'tenant: must be a contact center id, or *', {
         field: 'tenant',
       });
+    }
+    if (principal.tenant !== '*') {
+      if (tenant !== undefined && tenant !== principal.tenant) throw new AppError('TENANT_MISMATCH');
+      tenant = principal.tenant;
     }
     const list = await keys.list(tenant);
     return { data: { apikeys: list.map(keyRecord) } };
   });
 
   router.get(`${BASE}/:keyId`, async (ctx) => {
-    await deps.auth.require(ctx, MANAGE);
+    const { principal } = await deps.auth.require(ctx, MANAGE);
     const key = await keys.get(keyIdParam(ctx));
-    if (!key) throw new AppError('API_KEY_NOT_FOUND');
+    // Another tenant's key does not exist for a tenant user.
+    if (!key || (principal.tenant !== '*' && key.tenant !== principal.tenant))
+      throw new AppError('API_KEY_NOT_FOUND');
     return recordReply(ctx, keyRecord(key));
   });
 
   router.delete(`${BASE}/:keyId`, async (ctx) => {
     const { principal } = await deps.auth.require(ctx, MANAGE);
-    const key = await keys.revoke(keyIdParam(ctx));
+    const keyId = keyIdParam(ctx);
+    if (principal.tenant !== '*' && (await keys.get(keyId))?.tenant !== principal.tenant) {
+      throw new AppError('API_KEY_NOT_FOUND');
+    }
+    const key = await keys.revoke(keyId);
     if (!key) throw new AppError('API_KEY_NOT_FOUND');
     ctx.log.info({ keyId: key.keyId, tenant: key.tenant, by: principal.subject }, 'API key revoked');
     return recordReply(ctx, keyRecord(key));

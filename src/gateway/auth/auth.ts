@@ -63,6 +63,14 @@ export function bearerToken(header: string): string {
 /** Longest credential looked at; anything longer is refused without work. */
 const MAX_CREDENTIAL = 8192;
 
+/** The tenant of a `<ccid>\\<user>` user name (how the suite's auth service names tenant users). */
+export function tenantOfUser(name: string): string | undefined {
+  const i = name.indexOf('\\');
+  if (i <= 0 || i === name.length - 1) return undefined;
+  const ccid = name.slice(0, i);
+  return isValidCcid(ccid) ? ccid : undefined;
+}
+
 export function createAuth(deps: AuthDeps): Auth {
   const keys = new ApiKeyStore(deps.db);
   const { oidc, introspection } = deps.config.auth;
@@ -93,7 +101,16 @@ export function createAuth(deps: AuthDeps): Auth {
       }
     }
     if (introspector) {
-      return principal(`oauth:${(await introspector.verify(token)).subject}`);
+      const who = await introspector.verify(token);
+      // The suite's auth service: the cluster admin's token has scope `*`; a tenant user's
+      // (`<ccid>\\<user>`, scope "") acts on that tenant only. Any other active token is no admin.
+      if (who.scopes.includes('*')) return principal(`oauth:${who.subject}`);
+      const tenant = tenantOfUser(who.username ?? who.subject);
+      if (tenant) return { ...principal(`oauth:${who.subject}`), tenant };
+      throw new AppError(
+        'FORBIDDEN',
+        'The token is valid but grants no tenant: it needs scope * (every tenant) or a <ccid>\\<user> user.',
+      );
     }
     throw failure ?? new AppError('INVALID_TOKEN');
   }
@@ -143,6 +160,12 @@ export function createAuth(deps: AuthDeps): Auth {
       return { principal, ccid: named };
     }
     if (named !== undefined && named !== key.tenant) throw new AppError('TENANT_MISMATCH');
+    if (rule.cluster) {
+      throw new AppError(
+        'FORBIDDEN',
+        'This operation needs a credential over every tenant, not a tenant key.',
+      );
+    }
     return { principal, ccid: key.tenant };
   }
 
@@ -155,7 +178,18 @@ export function createAuth(deps: AuthDeps): Auth {
     if (authorization && acceptsAdmin) {
       const principal = await admin(bearerToken(authorization));
       ctx.state.principal = principal;
-      return { principal, ccid: namedTenant(ctx, rule) ?? '*' };
+      const named = namedTenant(ctx, rule);
+      if (principal.tenant !== '*') {
+        if (rule.cluster) {
+          throw new AppError(
+            'FORBIDDEN',
+            'This operation needs a credential over every tenant: the admin token, or a token with scope *.',
+          );
+        }
+        if (named !== undefined && named !== principal.tenant) throw new AppError('TENANT_MISMATCH');
+        return { principal, ccid: principal.tenant };
+      }
+      return { principal, ccid: named ?? '*' };
     }
     if (apiKey) throw new AppError('FORBIDDEN', 'This operation needs an admin credential, not an API key.');
     throw new AppError(

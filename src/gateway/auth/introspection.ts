@@ -16,13 +16,19 @@ export interface IntrospectionConfig {
 }
 
 export interface Introspector {
-  /** The principal's subject when the server says the token is active; throws INVALID_TOKEN otherwise. */
-  verify(token: string): Promise<{ subject: string }>;
+  /**
+   * The principal when the server says the token is active; throws INVALID_TOKEN otherwise.
+   * `scopes` are the answer's space-separated `scope`; `username` its `username` (the suite's
+   * tenant users are `<ccid>\\<user>`).
+   */
+  verify(token: string): Promise<{ subject: string; scopes: string[]; username?: string }>;
 }
 
 interface Verdict {
   active: boolean;
   subject?: string;
+  scopes?: string[];
+  username?: string;
 }
 
 const TIMEOUT_MS = 5000;
@@ -73,7 +79,17 @@ export function createIntrospector(cfg: IntrospectionConfig, kv: () => KeyValueS
       | string
       | undefined;
     const ttlMs = exp !== undefined ? Math.min(cacheMs, exp - Date.now()) : cacheMs;
-    return { verdict: { active: true, subject: subject ?? 'introspected' }, ttlMs };
+    const scopes = typeof body.scope === 'string' ? body.scope.split(/\s+/).filter(Boolean) : [];
+    const username = typeof body.username === 'string' && body.username ? body.username : undefined;
+    return {
+      verdict: {
+        active: true,
+        subject: subject ?? 'introspected',
+        scopes,
+        ...(username ? { username } : {}),
+      },
+      ttlMs,
+    };
   }
 
   return {
@@ -90,7 +106,11 @@ export function createIntrospector(cfg: IntrospectionConfig, kv: () => KeyValueS
         if (answer.ttlMs > 0) await kv().set(key, JSON.stringify(verdict), answer.ttlMs);
       }
       if (!verdict.active) throw new AppError('INVALID_TOKEN');
-      return { subject: verdict.subject ?? 'introspected' };
+      return {
+        subject: verdict.subject ?? 'introspected',
+        scopes: verdict.scopes ?? [],
+        ...(verdict.username ? { username: verdict.username } : {}),
+      };
     },
   };
 }

@@ -5,7 +5,11 @@ export interface Principal {
   kind: 'admin' | 'apikey';
   /** For `createdby` and logs: `admin`, the OIDC subject, or `apikey:<keyId>`. */
   subject: string;
-  /** The tenant (ccid) the credential belongs to, or `*` for admin and cluster credentials. */
+  /**
+   * The tenant (ccid) the credential belongs to, or `*` for credentials over every tenant (the
+   * admin token, OIDC, a scope-`*` token, cluster keys). An admin credential of one tenant (a
+   * tenant user's token) acts only on that tenant.
+   */
   tenant: string;
   permissions: string[];
   keyId?: string;
@@ -26,6 +30,8 @@ export interface AccessRule {
   admin?: boolean;
   /** Accept API keys. Default true. */
   apiKey?: boolean;
+  /** Only a credential over every tenant (not a tenant user's token). Default false. */
+  cluster?: boolean;
 }
 
 export interface Auth {

@@ -91,6 +91,16 @@ export function tenantRoutes(router: Router, deps: GatewayDeps): void {
         apiKey: false,
       });
       const body = parseInput(createSchema, ctx.body);
+      // The guide enables a tenant with its own tenant user's token: that token makes that tenant only.
+      if (principal.tenant !== '*' && body.id !== principal.tenant) {
+        throw new AppError(
+          'TENANT_MISMATCH',
+          `This credential provisions the tenant ${principal.tenant} only.`,
+          {
+            field: 'id',
+          },
+        );
+      }
       const { tenant, key, value } = await deps.db.tx(async (q) => {
         const tenant = await tenants.create(
           {
@@ -127,7 +137,11 @@ export function tenantRoutes(router: Router, deps: GatewayDeps): void {
   );
 
   router.get(BASE, async (ctx) => {
-    await deps.auth.require(ctx, { permission: PERMISSIONS.provisioningTenants, apiKey: false });
+    await deps.auth.require(ctx, {
+      permission: PERMISSIONS.provisioningTenants,
+      apiKey: false,
+      cluster: true,
+    });
     return { data: { tenants: (await tenants.list()).map(tenantRecord) } };
   });
 
@@ -167,7 +181,12 @@ export function tenantRoutes(router: Router, deps: GatewayDeps): void {
   );
 
   router.delete(`${BASE}/:ccid`, async (ctx) => {
-    const { principal } = await scoped(ctx);
+    // Deleting a tenant is the operator's: not a tenant user's token, nor the tenant's own key.
+    const { principal } = await deps.auth.require(ctx, {
+      permission: PERMISSIONS.provisioningTenants,
+      ccid: ctx.params.ccid,
+      cluster: true,
+    });
     const id = ccidParam(ctx);
     const revokedKeys = await deps.db.tx(async (q) => {
       // Delete first: it waits for any key creation holding the tenant, so the revocation that
