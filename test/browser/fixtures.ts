@@ -6,7 +6,10 @@ import { createTenant } from '../helpers/tenants.js';
 
 export interface Provisioned {
   ccid: string;
+  /** The tenant's own key (every nexus permission): for the test's REST reads, never in a page. */
   apiKey: string;
+  /** What a site puts in its page: a key that holds nexus:consumer:chat only. */
+  widgetKey: string;
   agentToken: string;
 }
 
@@ -29,7 +32,17 @@ export async function provision(t: TestNexus): Promise<Provisioned> {
     json: {},
   });
   expect(tok.status, JSON.stringify(tok.body)).toBeLessThan(300);
-  return { ccid, apiKey, agentToken: tok.body.data.token as string };
+  const widget = await api(t.url, 'POST', '/nexus/v3/apikeys', {
+    headers: admin,
+    json: { tenant: ccid, name: 'Shop widget', permissions: ['nexus:consumer:chat'] },
+  });
+  expect(widget.status, JSON.stringify(widget.body)).toBe(201);
+  return {
+    ccid,
+    apiKey,
+    widgetKey: widget.body.data.id as string,
+    agentToken: tok.body.data.token as string,
+  };
 }
 
 /** A customer's site on another origin, embedding the widget with one script tag. */

@@ -34,7 +34,7 @@ describe.each(engines())('widget resilience in Chromium (%s)', (engine) => {
     t = await startNexus({ engine, nexus: { ux: { assetsDir: buildBundles() } } });
     tenant = await provision(t);
     host = await startHostServer();
-    host.page('/shop', shopPage(t.url, tenant.apiKey));
+    host.page('/shop', shopPage(t.url, tenant.widgetKey));
     host.page('/desktop', desktopPage(t.url, tenant.ccid, host.origin, tenant.agentToken));
     browser = await launchChromium();
     agent = await readyAgent(await browser.context.newPage(), `${host.origin}/desktop`);

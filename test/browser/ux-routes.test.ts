@@ -98,3 +98,40 @@ describe.each(engines())('/ux routes (%s)', (engine) => {
     expect(r.status).toBe(engine === 'embedded' ? 200 : 404);
   });
 });
+
+describe.each(engines())('the demo shop (%s)', (engine) => {
+  let t: TestNexus;
+
+  beforeAll(async () => {
+    t = await startNexus({ engine, nexus: { ux: { demo: 'on', assetsDir: buildBundles() } } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+
+  it('puts a key in the demo shop that opens chats and nothing else', async () => {
+    const site = await fetch(`${t.url}/ux/demo/site`);
+    expect(site.status).toBe(200);
+    const key = /data-api-key="([^"]+)"/.exec(await site.text())?.[1] ?? '';
+    expect(key).toMatch(/^[0-9a-f-]{36}$/);
+    const chat = await api(t.url, 'POST', '/nexus/v3/chat/sessions', {
+      headers: { 'x-api-key': key },
+      json: { data: { firstName: 'Jamie', endpoint: 'web' } },
+    });
+    expect(chat.status, JSON.stringify(chat.body)).toBeLessThan(300);
+    const { ccid } = (await api(t.url, 'POST', '/ux/demo/session', { headers: { origin: t.url }, json: {} }))
+      .body.data;
+    for (const [method, path] of [
+      ['GET', '/nexus/v3/interactions?state=queued'],
+      ['GET', `/nexus/v3/provisioning/services/${ccid}`],
+      ['PUT', `/nexus/v3/provisioning/endpoints/${ccid}/web`],
+    ] as const) {
+      const r = await api(t.url, method, path, {
+        headers: { 'x-api-key': key },
+        ...(method === 'PUT' ? { json: { queue: 'x' } } : {}),
+      });
+      expect(r.status, `${method} ${path}`).toBe(403);
+    }
+  });
+});

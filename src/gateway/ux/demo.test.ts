@@ -27,13 +27,15 @@ describe('the demo provisioner', () => {
     const p = new DemoProvisioner(async (method, path) => {
       calls.push(`${method} ${path.replace(/demo-[0-9a-f]+/, 'demo-X')}`);
       if (path.endsWith('/tenants')) return { xapikey: 'key-1' };
+      if (path.endsWith('/apikeys')) return { id: 'widget-key' };
       if (path.endsWith('/tokens')) return { token: 'agent-token' };
       return {};
     }, log);
     const [a, b] = await Promise.all([p.get(), p.get()]);
     expect(a).toBe(b);
     expect(a).toMatchObject({
-      apiKey: 'key-1',
+      // The page's key is its own consumer-chat key, never the tenant's.
+      apiKey: 'widget-key',
       agentToken: 'agent-token',
       endpoint: 'web',
       queue: 'support',
@@ -43,6 +45,7 @@ describe('the demo provisioner', () => {
       'PUT /nexus/v3/provisioning/endpoints/demo-X/web',
       'PUT /nexus/v3/provisioning/agents/demo-X/alex',
       'POST /nexus/v3/provisioning/agents/demo-X/alex/tokens',
+      'POST /nexus/v3/apikeys',
     ]);
   });
 
@@ -50,7 +53,11 @@ describe('the demo provisioner', () => {
     let fail = true;
     const p = new DemoProvisioner(async (_m, path) => {
       if (fail) throw new Error('database down');
-      return path.endsWith('/tenants') ? { xapikey: 'k' } : { token: 't' };
+      return path.endsWith('/tenants')
+        ? { xapikey: 'x' }
+        : path.endsWith('/apikeys')
+          ? { id: 'k' }
+          : { token: 't' };
     }, log);
     await expect(p.get()).rejects.toMatchObject({ errorName: 'UX_DEMO_PROVISIONING_FAILED' });
     fail = false;

@@ -52,7 +52,8 @@ export function inProcessCaller(router: Router, adminToken: string, log: Logger)
       state: {},
     };
     const reply = await found.route.handler(ctx);
-    if (isRaw(reply)) throw new Error(`demo: ${method} ${path} answered a raw body`);
+    // The API key routes answer their record as a raw JSON body (the guide's top-level fields).
+    if (isRaw(reply)) return JSON.parse(String(reply.raw)).data;
     return reply.data;
   };
 }
@@ -91,7 +92,7 @@ export class DemoProvisioner {
     const queue = 'support';
     const agentId = 'alex';
     const agentName = 'Alex Morgan';
-    const tenant = await this.call('POST', '/nexus/v3/provisioning/tenants', {
+    await this.call('POST', '/nexus/v3/provisioning/tenants', {
       id: ccid,
       name: customername,
       type: 'PureEngage',
@@ -103,11 +104,18 @@ export class DemoProvisioner {
       capacity: 5,
     });
     const token = await this.call('POST', `/nexus/v3/provisioning/agents/${ccid}/${agentId}/tokens`, {});
+    // The shop page is public: its widget gets a key that can open chats and nothing else (the
+    // tenant's own key would read every transcript, internal notes included, and provision).
+    const widgetKey = await this.call('POST', '/nexus/v3/apikeys', {
+      tenant: ccid,
+      name: 'Demo widget',
+      permissions: ['nexus:consumer:chat'],
+    });
     this.log.info({ ccid }, 'demo tenant provisioned');
     return {
       ccid,
       customername,
-      apiKey: tenant.xapikey,
+      apiKey: widgetKey.id,
       endpoint,
       queue,
       agentId,
