@@ -32,7 +32,21 @@ export function createRouting(
   const agents = new AgentStore(deps.db);
   const endpoints = new EndpointStore(deps.db);
   const contacts = new ContactStore(deps.db);
-  const routing = new Routing({
+  const chat: ChatService = deps.chat;
+  const consumer = (chat.notifier as { consumer?: Namespace }).consumer;
+  const presence: CustomerPresence = new CustomerPresence({
+    consumer,
+    graceMs: opts.customerGraceMs,
+    conversationOf: (s: Socket) => {
+      const claims = (s.data as { claims?: { ccid: string; conversationId: string } } | undefined)?.claims;
+      return claims ? { ccid: claims.ccid, conversationId: claims.conversationId } : undefined;
+    },
+    left: (ccid, conversationId) => routing.customerLeft(ccid, conversationId),
+    log,
+  });
+  // The REST routes note their customers through it (customerSeen in presence.ts).
+  presence.register(chat);
+  const routing: Routing = new Routing({
     db: deps.db,
     agents,
     endpoints,
@@ -41,8 +55,9 @@ export function createRouting(
     registry: deps.registry,
     sweepMs: opts.sweepMs,
     presenceTtlMs: opts.presenceTtlMs,
+    customerGraceMs: opts.customerGraceMs,
+    customersHere: () => presence.take(),
   });
-  const chat: ChatService = deps.chat;
   const port = chatPort(chat, deps.db, log);
   routing.attach(port);
   chat.setConversationRouter(routing);
@@ -53,20 +68,6 @@ export function createRouting(
       return routing.customerReturned(event.ccid, event.conversationId, event.conversationState);
     }
   });
-  const consumer = (chat.notifier as { consumer?: Namespace }).consumer;
-  const presence = consumer
-    ? new CustomerPresence({
-        consumer,
-        graceMs: opts.customerGraceMs,
-        conversationOf: (s: Socket) => {
-          const claims = (s.data as { claims?: { ccid: string; conversationId: string } } | undefined)
-            ?.claims;
-          return claims ? { ccid: claims.ccid, conversationId: claims.conversationId } : undefined;
-        },
-        left: (ccid, conversationId) => routing.customerLeft(ccid, conversationId),
-        log,
-      })
-    : undefined;
 
   endpointRoutes(router, deps);
   agentRoutes(router, deps, {
@@ -84,10 +85,10 @@ export function createRouting(
       name: 'routing',
       start: () => {
         routing.start();
-        presence?.start();
+        presence.start();
       },
       close: async () => {
-        presence?.close();
+        presence.close();
         await routing.close();
       },
     },

@@ -38,12 +38,26 @@ export interface RoutingOptions {
   presenceTtlMs?: number;
   /** How many earlier conversations of the contact an agent is shown. */
   historyLimit?: number;
+  /**
+   * Durable customer presence (presence.ts): with it, the sweep marks the conversations whose
+   * customer this node sees (`customersHere`) every presenceTtlMs / 3, and puts those no node has
+   * seen for customerGraceMs + presenceTtlMs on hold (or ends them: `customerLeft`).
+   */
+  customerGraceMs?: number;
+  /** The conversations whose customer this node sees now or saw since the last call. */
+  customersHere?: () => string[];
 }
 
 /** Queue of a conversation that names neither an endpoint nor a queue. */
 export const DEFAULT_QUEUE = 'default';
 
 const SYSTEM = { participantId: 'system', type: 'System' as const, nickname: 'System' };
+
+/** At most this many absent customers are handled per presence round (the rest in the next). */
+const ABSENT_BATCH = 200;
+
+/** The conversation's customer has not been seen for `$2` ms (by the database's clock). */
+const UNSEEN = `customer_seen_at < now() - $2 * interval '1 millisecond'`;
 
 /** A ready agent's sockets are live (some node heartbeats them). */
 const LIVE = `EXISTS (SELECT 1 FROM agent_connections ac
@@ -64,6 +78,8 @@ export class Routing {
   private readonly historyLimit: number;
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
+  /** When this node next marks its customers and looks for absent ones (Date.now()). */
+  private nextPresence = 0;
   /** Per tenant: a run in progress, and whether another was asked for meanwhile. */
   private readonly runs = new Map<string, { again: boolean; done: Promise<void> }>();
   private closed = false;
@@ -126,16 +142,66 @@ export class Routing {
     await this.opts.agents.forgetNode(this.nodeId).catch(() => undefined);
   }
 
-  /** One sweep: keep this node's agent sockets alive, then serve every tenant with a queue. */
+  /**
+   * One sweep: keep this node's agent sockets alive, mark its customers and let go of absent ones
+   * (every presenceTtlMs / 3), then serve every tenant with a queue.
+   */
   async sweep(): Promise<void> {
     try {
       await this.opts.agents.heartbeat(this.nodeId, [...this.agentSockets], this.presenceTtlMs);
+      if (this.opts.customerGraceMs !== undefined && Date.now() >= this.nextPresence) {
+        this.nextPresence = Date.now() + this.presenceTtlMs / 3;
+        await this.customerPresence(this.opts.customerGraceMs);
+      }
       const r = await this.db.query<{ ccid: string }>(
         `SELECT DISTINCT ccid FROM conversations WHERE state = 'queued'`,
       );
       for (const { ccid } of r.rows) if (!this.closed) await this.kick(ccid);
     } catch (err) {
       if (!this.closed) this.log.warn({ err: (err as Error).message }, 'routing sweep failed');
+    }
+  }
+
+  /**
+   * Durable customer presence. ONE statement marks every conversation whose customer this node
+   * sees; rows another transaction holds (the writer's batch) are skipped, not waited for, and get
+   * the next mark, well within the TTL. No index covers `customer_seen_at`, so a mark is a HOT
+   * update. Then every conversation that no node has marked for grace + TTL is left by its
+   * customer: `assigned` ones always (async hold frees the agent's room), `queued` and `bot` ones
+   * only on an endpoint without async hold (they end). A queued conversation on a hold endpoint
+   * stays: leaving changes nothing for it (`customerLeft`), and once it is assigned this same
+   * check holds it. Every node runs it; `customerLeft` re-checks the absence under the
+   * conversation's lock, so nodes racing each other (or a customer coming back) change nothing twice.
+   */
+  private async customerPresence(graceMs: number): Promise<void> {
+    const here = this.opts.customersHere?.() ?? [];
+    if (here.length) {
+      await this.db.query(
+        `UPDATE conversations c SET customer_seen_at = now()
+         FROM (SELECT id FROM conversations WHERE id = ANY($1::uuid[]) AND state <> 'done'
+               FOR NO KEY UPDATE SKIP LOCKED) x
+         WHERE c.id = x.id`,
+        [here],
+      );
+    }
+    const unseenForMs = graceMs + this.presenceTtlMs;
+    const r = await this.db.query<{ ccid: string; id: string }>(
+      `SELECT c.ccid, c.id FROM conversations c
+       LEFT JOIN chat_endpoints e ON e.ccid = c.ccid AND e.endpoint = c.endpoint
+       WHERE c.state IN ('bot', 'queued', 'assigned') AND c.channel = 'chat'
+         AND (c.state = 'assigned' OR e.async_hold = false)
+         AND c.customer_seen_at < now() - $1 * interval '1 millisecond'
+         AND EXISTS (SELECT 1 FROM chat_sessions s WHERE s.conversation_id = c.id)
+       ORDER BY c.customer_seen_at LIMIT ${ABSENT_BATCH}`,
+      [unseenForMs],
+    );
+    for (const { ccid, id } of r.rows) {
+      if (this.closed) return;
+      try {
+        await this.customerLeft(ccid, id, { unseenForMs });
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, conversationId: id }, 'absent customer not handled');
+      }
     }
   }
 
@@ -335,17 +401,19 @@ export class Routing {
   }
 
   /**
-   * The customer left (session ended, or disconnected past the grace period). On an endpoint with
-   * `asyncHold: false` the conversation is Done. Otherwise an assigned conversation goes on async
-   * hold with its agent (who may still return to it and write), and a queued or bot conversation
-   * stays where it is: whoever takes it answers asynchronously.
+   * The customer left (session ended, or disconnected past the grace period, or no node has seen
+   * them for `unseenForMs`: re-checked under the conversation's lock, so a customer back meanwhile
+   * keeps it). On an endpoint with `asyncHold: false` the conversation is Done. Otherwise an
+   * assigned conversation goes on async hold with its agent (who may still return to it and
+   * write), and a queued or bot conversation stays where it is: whoever takes it answers
+   * asynchronously. Idempotent: several nodes may call it for one conversation at once.
    */
-  async customerLeft(ccid: string, id: string): Promise<void> {
+  async customerLeft(ccid: string, id: string, opts: { unseenForMs?: number } = {}): Promise<void> {
     const cur = await this.port.get(id, ccid);
     if (!cur || cur.state === 'done' || cur.state === 'asynchold') return;
     const endpoint = cur.endpoint ? await this.opts.endpoints.get(ccid, cur.endpoint) : undefined;
     if (endpoint && !endpoint.asyncHold) {
-      await this.finish(ccid, id, { reason: 'customer left' }).catch((err) => {
+      await this.finish(ccid, id, { reason: 'customer left', unseenForMs: opts.unseenForMs }).catch((err) => {
         // Finished meanwhile by someone else: nothing left to do.
         if (!(err instanceof AppError && err.errorName === 'INTERACTION_DONE')) throw err;
       });
@@ -355,6 +423,7 @@ export class Routing {
     const change = await this.db.tx(async (q) => {
       const row = await this.lockConversation(q, ccid, id);
       if (row.state !== 'assigned') return undefined;
+      if (opts.unseenForMs !== undefined && !(await this.unseen(q, id, opts.unseenForMs))) return undefined;
       const r = await q.query<ConversationRow>(
         `UPDATE conversations SET state = 'asynchold', updated_at = now() WHERE id = $1 RETURNING *`,
         [id],
@@ -366,6 +435,12 @@ export class Routing {
     await this.port.stateChanged(change.before, change.after);
     // The held conversation no longer counts against the agent: others may flow in.
     void this.kick(ccid);
+  }
+
+  /** Whether no node has seen the conversation's customer for `ms` (caller holds its lock). */
+  private async unseen(q: Queryable, id: string, ms: number): Promise<boolean> {
+    const r = await q.query(`SELECT 1 FROM conversations WHERE id = $1 AND ${UNSEEN}`, [id, ms]);
+    return r.rows.length > 0;
   }
 
   /**
@@ -396,8 +471,10 @@ export class Routing {
         if (cur.agent_id) {
           try {
             await this.lockAgentWithRoom(q, ccid, cur.agent_id, true);
+            // Seen now: a sweep must not hold it again before this node's next mark.
             const r = await q.query<ConversationRow>(
-              `UPDATE conversations SET state = 'assigned', updated_at = now() WHERE id = $1 RETURNING *`,
+              `UPDATE conversations SET state = 'assigned', customer_seen_at = now(), updated_at = now()
+               WHERE id = $1 RETURNING *`,
               [id],
             );
             return { before, after: toConversation(r.rows[0]), same: true };
@@ -405,7 +482,11 @@ export class Routing {
             if (!(err instanceof AppError)) throw err;
           }
         }
-        return { before, after: await this.requeue(q, id, cur.queue ?? DEFAULT_QUEUE), same: false };
+        return {
+          before,
+          after: await this.requeue(q, id, cur.queue ?? DEFAULT_QUEUE, { customerSeen: true }),
+          same: false,
+        };
       }),
     );
     if (!change) return;
@@ -420,9 +501,15 @@ export class Routing {
     }
   }
 
-  private async requeue(q: Queryable, id: string, queue: string): Promise<Conversation> {
+  private async requeue(
+    q: Queryable,
+    id: string,
+    queue: string,
+    opts: { customerSeen?: boolean } = {},
+  ): Promise<Conversation> {
     const r = await q.query<ConversationRow>(
       `UPDATE conversations SET state = 'queued', queue = $2, agent_id = NULL, queued_at = now(), updated_at = now()
+         ${opts.customerSeen ? ', customer_seen_at = now()' : ''}
        WHERE id = $1 RETURNING *`,
       [id, queue],
     );
@@ -490,11 +577,15 @@ export class Routing {
   async finish(
     ccid: string,
     id: string,
-    opts: { byAgent?: string; reason?: string } = {},
+    opts: { byAgent?: string; reason?: string; unseenForMs?: number } = {},
   ): Promise<Conversation> {
     const change = await this.db.tx(async (q) => {
       const row = await this.lockConversation(q, ccid, id);
       if (row.state === 'done') throw new AppError('INTERACTION_DONE');
+      // The customer's absence (customerLeft), re-checked under the lock: back meanwhile, it stays.
+      if (opts.unseenForMs !== undefined && !(await this.unseen(q, id, opts.unseenForMs))) {
+        return { before: toConversation(row), after: undefined };
+      }
       if (opts.byAgent !== undefined && row.agent_id !== opts.byAgent)
         throw new AppError('NOT_ASSIGNED_AGENT');
       const r = await q.query<ConversationRow>(
@@ -504,6 +595,7 @@ export class Routing {
       return { before: toConversation(row), after: toConversation(r.rows[0]) };
     });
     const { before, after } = change;
+    if (!after) return before;
     this.metrics?.transitions.inc({ to: 'done' });
     await this.port.stateChanged(before, after);
     if (before.agentId) await this.port.notifier.removeAgent(ccid, before.agentId, id);
