@@ -32,6 +32,7 @@ import { Database } from '../shared/db/pool.js';
 import { NexusClient, NexusError } from './nexus-client.js';
 import { TenantSettings } from './settings.js';
 import { createGoogleSpeech, type GoogleSpeechOptions, type SpeechToText } from './speech/index.js';
+import { type ServicesChanged, servicesChangedOnRedis } from './services-watch.js';
 import { type AssistEvent, ConversationTurns } from './turns.js';
 import { VoiceFetcher, type VoiceFetcherOptions } from './voice.js';
 
@@ -50,9 +51,13 @@ export interface AthenaOptions {
   /** Overrides of `athena.nexus.url` / `apiKey` (the all-in-one process mints its own cluster key). */
   nexus?: { url?: string; apiKey?: string };
   /** Where athena can hear the gateway's `services:changed` notices (the all-in-one process). */
-  servicesChanged?: (
-    listener: (change: { ccid: string; name: string }) => void,
-  ) => Promise<() => Promise<void>>;
+  servicesChanged?: ServicesChanged;
+  /**
+   * The gateway's `nexus.redis.keyPrefix` (athena on its own, `src/bin/athena.ts`): with
+   * `athena.redis.nodes` set, athena hears the gateway's `services:changed` notices on that Redis
+   * under this prefix, so it must be the gateway's Redis. Ignored when `servicesChanged` is given.
+   */
+  gatewayKeyPrefix?: string;
   /** The HTTP client of the bot connectors and of the gateway client (tests). */
   http?: HttpClient;
   /** How long cached tenant settings live (default 60 s). */
@@ -313,9 +318,42 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
       });
       if (!nexusClient.configured)
         log.warn('athena.nexus.url or athena.nexus.apiKey is not set: no message can be handled');
-      stopWatching = await opts.servicesChanged?.((c) => {
-        void settings.invalidate(c.ccid, c.name).catch(() => undefined);
-      });
+      const watch =
+        opts.servicesChanged ??
+        (opts.gatewayKeyPrefix === undefined
+          ? undefined
+          : servicesChangedOnRedis({
+              nodes: config.redis.nodes,
+              cluster: config.redis.cluster,
+              tls: config.redis.tls,
+              password: config.redis.password,
+              tlsRejectUnauthorized: config.redis.tlsRejectUnauthorized,
+              tlsCaFile: config.redis.tlsCaFile || undefined,
+              gatewayKeyPrefix: opts.gatewayKeyPrefix,
+              log: log.child({ component: 'services-watch' }),
+            }));
+      const settingsLog = log.child({ component: 'settings' });
+      try {
+        stopWatching = await watch?.((c) => {
+          void settings
+            .invalidate(c.ccid, c.name)
+            .then(() =>
+              settingsLog.debug({ ccid: c.ccid, service: c.name }, 'service changed: cache dropped'),
+            )
+            .catch((err: unknown) =>
+              settingsLog.warn(
+                { err: (err as Error).message, ccid: c.ccid, service: c.name },
+                'could not drop the cached settings of a changed service',
+              ),
+            );
+        });
+      } catch (err) {
+        // The cached settings still expire (settingsTtlMs): changes are then noticed late, not never.
+        log.warn(
+          { err: (err as Error).message },
+          "cannot listen to the gateway's service changes: changed bots are noticed when their cache expires",
+        );
+      }
     },
     close: async () => {
       await stopWatching?.();

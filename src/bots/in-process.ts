@@ -8,11 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import { ApiKeyStore } from '../gateway/auth/api-keys.js';
 import type { Nexus } from '../gateway/nexus.js';
-import { SERVICES_CHANGED } from '../gateway/services/types.js';
 import { setDefaultAiConnector } from '../plugins/webhooks/transport-target.js';
 import type { AthenaConfig } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { type Athena, type AthenaOptions, createAthena } from './athena.js';
+import { servicesChangedOn } from './services-watch.js';
 
 const KEY_NAME = 'athena (all-in-one)';
 
@@ -44,16 +44,7 @@ export async function startAthenaWithNexus(
   const athena = createAthena(config, log, {
     db: nexus.db,
     nexus: { url: config.nexus.url || nexus.url, apiKey },
-    servicesChanged: (listener) =>
-      nexus.state.pubsub.subscribe(SERVICES_CHANGED, (message) => {
-        try {
-          const c = JSON.parse(message) as { ccid?: unknown; name?: unknown };
-          if (typeof c.ccid === 'string' && typeof c.name === 'string')
-            listener({ ccid: c.ccid, name: c.name });
-        } catch {
-          // not a notice
-        }
-      }),
+    servicesChanged: servicesChangedOn(nexus.state.pubsub),
     ...extra,
   });
   await athena.start();

@@ -5,7 +5,8 @@
  * copy and the gateway is not asked on every message.
  *
  * Changes are noticed three ways: entries expire (`ttlMs`); a `services:changed` notice drops the
- * tenant's entry at once where athena can hear one (the all-in-one process); and a signature that
+ * tenant's entry at once where athena can hear one (the all-in-one process, or athena on its own
+ * sharing the gateway's Redis: `services-watch.ts`); and a signature that
  * does not verify against a cached key is checked once more against a fresh one (a rotated key
  * works at once, and a forged request cannot make athena ask the gateway more than once per
  * `refreshMinMs` per tenant).
