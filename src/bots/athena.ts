@@ -272,16 +272,20 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
   });
 
   if (ownDb) lifecycle.add(ownDb);
+  // athena's own state and the watch of the gateway's notices reach the same Redis.
+  const redisConnection = {
+    nodes: config.redis.nodes,
+    cluster: config.redis.cluster,
+    tls: config.redis.tls,
+    password: config.redis.password,
+    tlsRejectUnauthorized: config.redis.tlsRejectUnauthorized,
+    tlsCaFile: config.redis.tlsCaFile || undefined,
+  };
   lifecycle.add({
     name: 'state',
     start: async () => {
       state = await createSharedState({
-        nodes: config.redis.nodes,
-        cluster: config.redis.cluster,
-        tls: config.redis.tls,
-        password: config.redis.password,
-        tlsRejectUnauthorized: config.redis.tlsRejectUnauthorized,
-        tlsCaFile: config.redis.tlsCaFile || undefined,
+        ...redisConnection,
         keyPrefix: 'athena:',
         log: log.child({ component: 'redis' }),
         registry,
@@ -295,11 +299,12 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
   lifecycle.add({
     name: 'bots',
     start: async () => {
+      const settingsLog = log.child({ component: 'settings' });
       settings = new TenantSettings({
         nexus: nexusClient,
         kv: state.kv,
         cacheSecret: opts.nexus?.apiKey ?? config.nexus.apiKey,
-        log: log.child({ component: 'settings' }),
+        log: settingsLog,
         ttlMs: opts.settingsTtlMs,
       });
       if (config.google.speechApiKey)
@@ -323,16 +328,10 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
         (opts.gatewayKeyPrefix === undefined
           ? undefined
           : servicesChangedOnRedis({
-              nodes: config.redis.nodes,
-              cluster: config.redis.cluster,
-              tls: config.redis.tls,
-              password: config.redis.password,
-              tlsRejectUnauthorized: config.redis.tlsRejectUnauthorized,
-              tlsCaFile: config.redis.tlsCaFile || undefined,
+              ...redisConnection,
               gatewayKeyPrefix: opts.gatewayKeyPrefix,
               log: log.child({ component: 'services-watch' }),
             }));
-      const settingsLog = log.child({ component: 'settings' });
       try {
         stopWatching = await watch?.((c) => {
           void settings

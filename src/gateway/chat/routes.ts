@@ -8,7 +8,6 @@ import { AppError } from '../../shared/errors.js';
 import type { Router } from '../../shared/http/router.js';
 import type { HttpContext } from '../../shared/http/types.js';
 import type { GatewayDeps } from '../deps.js';
-import { customerSeen } from '../routing/presence.js';
 import type { ChatMessage, Participant } from './events.js';
 import {
   MAX_USER_DATA_KEYS,
@@ -89,7 +88,7 @@ export function chatRoutes(router: Router, deps: GatewayDeps): void {
     const row = await chat.session(claims.sessionId);
     if (!row) throw new AppError('SESSION_NOT_FOUND');
     // The customer is here: routing's next presence mark says so (no query now; routing/presence.ts).
-    customerSeen(chat, claims.conversationId);
+    chat.customerSeen(claims.conversationId);
     return { claims, row };
   };
 

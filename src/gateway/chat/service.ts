@@ -1,8 +1,8 @@
 /**
  * The chat service: the conversation and message store, the group-commit write path and the
  * realtime layer behind one object. It is what routing, the interactions API, provider channels
- * and the plugin bus use (`deps.chat`); routing plugs its logic in through two hooks
- * (`setConversationRouter`, `setAgentActions`) and reaches agents through `notifier`.
+ * and the plugin bus use (`deps.chat`); routing plugs its logic in through hooks
+ * (`setConversationRouter`, `setAgentActions`, `setCustomerSeen`) and reaches agents through `notifier`.
  */
 import type { Server } from 'socket.io';
 import type { NexusConfig } from '../../shared/config.js';
@@ -63,6 +63,7 @@ export class ChatService {
   private readonly listeners = new Set<ConversationListener>();
   private router: ConversationRouter | undefined;
   private actions: AgentActions | undefined;
+  private customerSeenHook: ((conversationId: string) => void) | undefined;
   private readonly log: Logger;
   private readonly messagesTotal;
 
@@ -146,6 +147,16 @@ export class ChatService {
   /** Routing's logic behind agent.state, conversation.join/transfer/done/list, suggestion.feedback. */
   setAgentActions(actions: AgentActions | undefined): void {
     this.actions = actions;
+  }
+
+  /** Routing's note that a REST request of a session came in: its customer is here. */
+  setCustomerSeen(hook: ((conversationId: string) => void) | undefined): void {
+    this.customerSeenHook = hook;
+  }
+
+  /** A REST request of a session of this conversation (the customer holds no socket here). */
+  customerSeen(conversationId: string): void {
+    this.customerSeenHook?.(conversationId);
   }
 
   get agentActions(): AgentActions | undefined {

@@ -44,8 +44,8 @@ export function createRouting(
     left: (ccid, conversationId) => routing.customerLeft(ccid, conversationId),
     log,
   });
-  // The REST routes note their customers through it (customerSeen in presence.ts).
-  presence.register(chat);
+  // The REST routes note their customers through it.
+  chat.setCustomerSeen((id) => presence.seen(id));
   const routing: Routing = new Routing({
     db: deps.db,
     agents,

@@ -28,18 +28,6 @@ export interface CustomerPresenceOptions {
 /** Chat's room of a conversation's customer sockets (realtime.ts). */
 const convRoom = (id: string) => `conv:${id}`;
 
-/**
- * Each gateway's presence, by its chat service: the REST routes (chat/routes.ts) note a session's
- * customer through it without a dependency on routing. A WeakMap, so several gateways in one
- * process (tests) keep apart and a closed one is collected.
- */
-const byChat = new WeakMap<object, CustomerPresence>();
-
-/** Notes that a REST request of a session of this conversation came in (no query: see `take`). */
-export function customerSeen(chat: object, conversationId: string): void {
-  byChat.get(chat)?.seen(conversationId);
-}
-
 export class CustomerPresence {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** Conversations whose customer used the REST flow here since the last `take`. */
@@ -48,11 +36,6 @@ export class CustomerPresence {
   private readonly onConnection = (socket: Socket) => this.connected(socket);
 
   constructor(private readonly opts: CustomerPresenceOptions) {}
-
-  /** Makes `customerSeen(chat, ...)` reach this presence. */
-  register(chat: object): void {
-    byChat.set(chat, this);
-  }
 
   start(): void {
     this.opts.consumer?.on('connection', this.onConnection);
@@ -65,6 +48,7 @@ export class CustomerPresence {
     this.timers.clear();
   }
 
+  /** A REST request of a session of this conversation came in (no query: it goes out with `take`). */
   seen(conversationId: string): void {
     if (!this.closed && isUuid(conversationId)) this.rest.add(conversationId);
   }
