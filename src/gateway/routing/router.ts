@@ -23,6 +23,7 @@ import type { EndpointStore } from '../endpoints/store.js';
 import type { ConversationState, ConversationSummary } from '../chat/events.js';
 import { type ConversationRow, isUuid, toConversation } from '../chat/store.js';
 import type { Conversation } from '../chat/types.js';
+import { agentConversations } from './agent-view.js';
 import type { Change, ChatPort } from './types.js';
 
 export interface RoutingOptions {
@@ -674,18 +675,16 @@ export class Routing {
     return r.rows.map((row) => summary(toConversation(row)));
   }
 
-  /** The agent's conversations (assigned and on hold by default). */
-  async agentConversations(
+  /**
+   * The agent's conversations (assigned and on hold by default); `queued`: those waiting in the
+   * agent's queues. The queries live in agent-view.ts.
+   */
+  agentConversations(
     ccid: string,
     agentId: string,
     states: ConversationState[],
   ): Promise<ConversationSummary[]> {
-    const r = await this.db.query<ConversationRow>(
-      `SELECT * FROM conversations WHERE ccid = $1 AND agent_id = $2 AND state = ANY($3::text[])
-       ORDER BY updated_at DESC, id LIMIT 500`,
-      [ccid, agentId, states],
-    );
-    return r.rows.map((row) => summary(toConversation(row)));
+    return agentConversations(this.db, ccid, agentId, states);
   }
 }
 
