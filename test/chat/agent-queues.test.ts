@@ -4,12 +4,41 @@
  * tenant's), and `queue.updated` tells the agents of a queue when a conversation enters or leaves it.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Socket } from 'socket.io-client';
 import type { ConversationSummary } from '../../src/gateway/chat/events.js';
 import { engines } from '../helpers/engines.js';
 import { startNexus, type TestNexus } from '../helpers/nexus.js';
 import { createTenant, type TestTenant } from '../helpers/tenants.js';
 import { newSession, type TestSession } from './helpers.js';
 import { putAgent, putEndpoint, TestAgent } from './routing-helpers.js';
+
+type QueueUpdate = { queue: string; conversation: ConversationSummary };
+
+/** Every `queue.updated` a socket receives, and a wait for one that matches. */
+function queueUpdates(s: Socket) {
+  const got: QueueUpdate[] = [];
+  const waiters: Array<() => void> = [];
+  s.on('queue.updated', (u: QueueUpdate) => {
+    got.push(u);
+    for (const w of waiters.splice(0)) w();
+  });
+  return {
+    got,
+    until(test: (u: QueueUpdate) => boolean, what: string, ms = 10_000): Promise<QueueUpdate> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no queue.updated ${what} within ${ms} ms`)), ms);
+        const check = () => {
+          const u = got.find(test);
+          if (u) {
+            clearTimeout(timer);
+            resolve(u);
+          } else waiters.push(check);
+        };
+        check();
+      });
+    },
+  };
+}
 
 describe.each(engines())('agent queues on %s engines', (engine) => {
   let t: TestNexus;
@@ -90,5 +119,66 @@ describe.each(engines())('agent queues on %s engines', (engine) => {
     expect((await listed(alice, ['assigned', 'queued'])).map((c) => c.id).sort()).toEqual(
       [s1.conversationId, s3.conversationId].sort(),
     );
+  });
+
+  it('tells the agents of a queue, and only them, when a conversation enters or leaves it', async () => {
+    const tenant = await createTenant(t);
+    await putEndpoint(t, tenant, 'web', { queue: 'sales' });
+    await putEndpoint(t, tenant, 'help', { queue: 'support' });
+    const alice = await agent(tenant, 'alice', ['sales']);
+    const bob = await agent(tenant, 'bob', ['support']);
+    // Listed nothing queued: not watching any queue.
+    const dave = await agent(tenant, 'dave', ['sales']);
+    const other = await createTenant(t);
+    await putEndpoint(t, other, 'web', { queue: 'sales' });
+    const mallory = await agent(other, 'mallory', ['sales']);
+    const forAlice = queueUpdates(alice.socket);
+    const forBob = queueUpdates(bob.socket);
+    const forDave = queueUpdates(dave.socket);
+    const forMallory = queueUpdates(mallory.socket);
+    for (const a of [alice, bob, mallory]) {
+      const ack = await a.ack('conversation.list', { states: ['assigned', 'asynchold', 'queued'] });
+      expect(ack.ok).toBe(true);
+      expect(ack.queues).toEqual(a === bob ? ['support'] : ['sales']);
+    }
+    // The default list names no queues (and watches none).
+    expect((await dave.ack('conversation.list', {})).queues).toBeUndefined();
+
+    const s1 = await session(tenant, 'web', 'Ada');
+    const entered = await forAlice.until((u) => u.conversation.id === s1.conversationId, 'for s1');
+    expect(entered.queue).toBe('sales');
+    expect(entered.conversation).toMatchObject({ state: 'queued', queue: 'sales', ccid: tenant.ccid });
+    expect(entered.conversation.customer.firstName).toBe('Ada');
+    expect(entered.conversation).not.toHaveProperty('userData');
+    expect(entered).not.toHaveProperty('transcript');
+
+    // Bob's queue gets its own.
+    const s2 = await session(tenant, 'help', 'Grace');
+    await forBob.until((u) => u.conversation.id === s2.conversationId && u.queue === 'support', 'for s2');
+
+    // Taken: it leaves the queue, and the queue's watchers hear so.
+    await alice.ready();
+    await alice.nth(1);
+    const left = await forAlice.until(
+      (u) => u.conversation.id === s1.conversationId && u.conversation.state === 'assigned',
+      'when s1 is assigned',
+    );
+    expect(left).toMatchObject({ queue: 'sales', conversation: { agentId: 'alice' } });
+
+    // Bob's support conversation is assigned to him: by then every sales update has gone out too.
+    await bob.ready();
+    await bob.nth(1);
+    await forBob.until(
+      (u) => u.conversation.id === s2.conversationId && u.conversation.state === 'assigned',
+      'when s2 is assigned',
+    );
+    expect(forBob.got.every((u) => u.queue === 'support' && u.conversation.id === s2.conversationId)).toBe(
+      true,
+    );
+    expect(forAlice.got.every((u) => u.queue === 'sales' && u.conversation.id === s1.conversationId)).toBe(
+      true,
+    );
+    expect(forDave.got).toEqual([]);
+    expect(forMallory.got).toEqual([]);
   });
 });

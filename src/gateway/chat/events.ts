@@ -145,9 +145,14 @@ export interface AgentClientToServer {
     ack: (a: Ack<{ conversation: ConversationSummary }>) => void,
   ) => void;
   'conversation.done': (p: { conversationId: string }, ack: (a: Ack) => void) => void;
+  /**
+   * The agent's conversations in `states` (assigned and on hold by default). With `queued`: also
+   * those waiting in the agent's queues, `queues` names those queues, and the socket gets
+   * `queue.updated` for them from then on.
+   */
   'conversation.list': (
     p: { states?: ConversationState[] } | undefined,
-    ack: (a: Ack<{ conversations: ConversationSummary[] }>) => void,
+    ack: (a: Ack<{ conversations: ConversationSummary[]; queues?: string[] }>) => void,
   ) => void;
   'suggestion.feedback': (
     p: { suggestionId: string; action: 'used' | 'edited' | 'dismissed'; text?: string },
@@ -165,6 +170,12 @@ export interface AgentServerToClient {
   message: (m: ChatMessage) => void;
   typing: (p: { conversationId: string; from: Participant; typing: boolean }) => void;
   'conversation.updated': (p: { conversation: ConversationSummary }) => void;
+  /**
+   * A conversation entered or left `queue`, one of the agent's queues (to sockets that listed
+   * `queued`): it waits there while `conversation.state` is `queued` and `conversation.queue` is
+   * `queue`. No transcript: the summary only.
+   */
+  'queue.updated': (p: { queue: string; conversation: ConversationSummary }) => void;
   /** A message that left through a provider (SMS) changed delivery state. */
   'message.updated': (p: {
     conversationId: string;

@@ -9,6 +9,7 @@ import { AppError } from '../../shared/errors.js';
 import type { AgentStore } from '../agents/store.js';
 import type { ConversationState } from '../chat/events.js';
 import type { AgentActions, AgentIdentity, Conversation } from '../chat/types.js';
+import { agentQueues } from './agent-view.js';
 import type { Routing } from './router.js';
 import type { ChatPort } from './types.js';
 
@@ -101,9 +102,12 @@ export function createAgentActions(deps: {
     },
 
     async list(who, p) {
-      return {
-        conversations: await routing.agentConversations(who.ccid, who.agentId, p.states ?? DEFAULT_LIST),
-      };
+      const states = p.states ?? DEFAULT_LIST;
+      const [conversations, queues] = await Promise.all([
+        routing.agentConversations(who.ccid, who.agentId, states),
+        states.includes('queued') ? agentQueues(deps.db, who.ccid, who.agentId) : undefined,
+      ]);
+      return { conversations, ...(queues ? { queues } : {}) };
     },
 
     async suggestionFeedback(who, p) {
