@@ -53,8 +53,18 @@ export interface AgentEvents {
 const TIMEOUT = 10_000;
 const STATE_KEY = 'nexus.agent.state';
 
+type QueueUpdate = Parameters<AgentServerToClient['queue.updated']>[0];
+
 export class AgentClient {
   readonly conversations = new Map<string, Conversation>();
+  /** What waits in the agent's queues (summaries only: nobody's conversation yet), by id. */
+  readonly queued = new Map<string, ConversationSummary>();
+  /** The queues the agent serves, as the gateway listed them. */
+  queues: string[] = [];
+  /** The newest queue update held per conversation: an older one arriving late changes nothing. */
+  private readonly queueSeen = new Map<string, string>();
+  /** Queue updates that arrived while a list was in flight: applied over its answer. */
+  private queueLog: QueueUpdate[] | undefined;
   readonly pending: PendingAgentSend[] = [];
   private socket: Socket<AgentServerToClient, AgentClientToServer> | undefined;
   private readonly handlers = new Map<keyof AgentEvents, Set<(...a: any[]) => void>>();
@@ -141,6 +151,7 @@ export class AgentClient {
     });
     socket.on('conversation.assigned', (p) => {
       const c = this.upsert(p.conversation);
+      this.queued.delete(c.summary.id);
       for (const m of p.transcript ?? []) this.take(m);
       c.history = p.history ?? [];
       this.watching.add(c.summary.id);
@@ -153,6 +164,10 @@ export class AgentClient {
       this.emit('change', p.conversation.id);
       this.emit('change');
       this.catchUp(p.conversation.id);
+    });
+    socket.on('queue.updated', (u) => {
+      this.queueLog?.push(u);
+      if (this.queueUpdate(u)) this.emit('change');
     });
     socket.on('message', (m) => {
       if (this.take(m)) this.emit('change', m.conversationId);
@@ -215,10 +230,15 @@ export class AgentClient {
     await this.applyState();
   }
 
-  /** Reloads the agent's conversations (assigned, async hold, queued). */
+  /**
+   * Reloads the agent's conversations (assigned, async hold) and what waits in its queues; listing
+   * `queued` also subscribes this socket to `queue.updated` of those queues.
+   */
   async refresh(): Promise<void> {
     const s = this.socket;
     if (!s?.connected) return;
+    const log: QueueUpdate[] = [];
+    this.queueLog = log;
     try {
       const states: ConversationState[] = ['assigned', 'asynchold', 'queued'];
       const ack = await s.timeout(TIMEOUT).emitWithAck('conversation.list', { states });
@@ -226,12 +246,38 @@ export class AgentClient {
         this.emit('notice', ack.error.message);
         return;
       }
-      for (const summary of ack.conversations) this.upsert(summary);
+      const own = ack.conversations.filter((c: ConversationSummary) => c.state !== 'queued');
+      for (const summary of own) this.upsert(summary);
+      this.queues = [...(ack.queues ?? [])].sort();
+      this.queued.clear();
+      for (const c of ack.conversations) {
+        if (c.state !== 'queued' || !c.queue) continue;
+        const seen = this.queueSeen.get(c.id);
+        if (!seen || seen <= c.updatedAt) this.queued.set(c.id, c);
+      }
+      // What changed while the list was answered wins over it when newer.
+      for (const u of log) this.queueUpdate(u);
       this.emit('change');
-      for (const summary of ack.conversations) this.catchUp(summary.id);
+      for (const summary of own) this.catchUp(summary.id);
     } catch {
       // offline: the next connect refreshes
+    } finally {
+      if (this.queueLog === log) this.queueLog = undefined;
     }
+  }
+
+  /** Applies a queue update unless a newer one is held; true when the waiting list changed. */
+  private queueUpdate(u: QueueUpdate): boolean {
+    const c = u.conversation;
+    if (!c?.id || typeof c.updatedAt !== 'string') return false;
+    const seen = this.queueSeen.get(c.id);
+    if (seen && seen > c.updatedAt) return false;
+    this.queueSeen.set(c.id, c.updatedAt);
+    if (c.state === 'queued' && c.queue && this.queues.includes(c.queue)) {
+      this.queued.set(c.id, c);
+      return true;
+    }
+    return this.queued.delete(c.id);
   }
 
   /**

@@ -7,7 +7,7 @@
  */
 import type { ConversationSummary } from '../../src/gateway/chat/events.js';
 import { peekJwt } from '../shared/api.js';
-import { clear, h } from '../shared/dom.js';
+import { clear, formatTime, h } from '../shared/dom.js';
 import { AgentClient, type AgentStatus, customerName } from './agent-client.js';
 import { ConversationPane } from './conversation-pane.js';
 import { allowedOrigins, tokenSource } from './token.js';
@@ -259,15 +259,51 @@ function commView(claims: Record<string, unknown> | undefined): { destroy(): voi
     if (!held.length) hold.append(h('li', { class: 'empty' }, 'None'));
     counts.mine.textContent = String(assigned.length);
     counts.hold.textContent = String(held.length);
-    const waiting = new Map<string, number>();
-    for (const s of all)
-      if (s.state === 'queued')
-        waiting.set(s.queue ?? 'default', (waiting.get(s.queue ?? 'default') ?? 0) + 1);
-    for (const q of new Set(all.map((s) => s.queue).filter((q): q is string => Boolean(q))))
-      if (!waiting.has(q)) waiting.set(q, 0);
-    if (!waiting.size) queues.append(h('li', { class: 'empty' }, 'No queued conversations'));
-    for (const [q, n] of [...waiting].sort()) {
-      queues.append(h('li', null, h('span', null, q), h('span', { class: 'count' }, `${n} waiting`)));
+    renderQueues();
+  };
+
+  /** The agent's queues, each with what waits in it (first come, first served) and since when. */
+  const renderQueues = () => {
+    const waiting = new Map<string, ConversationSummary[]>(agent.queues.map((q) => [q, []]));
+    for (const s of agent.queued.values()) {
+      const q = s.queue ?? 'default';
+      if (!waiting.has(q)) waiting.set(q, []);
+      waiting.get(q)!.push(s);
+    }
+    if (!waiting.size) queues.append(h('li', { class: 'empty' }, 'You are in no queue'));
+    for (const [q, list] of [...waiting].sort(([x], [y]) => x.localeCompare(y))) {
+      list.sort((x, y) => x.updatedAt.localeCompare(y.updatedAt));
+      const id = `queue-${q.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+      queues.append(
+        h(
+          'li',
+          { class: 'queue', 'data-queue': q },
+          h(
+            'div',
+            { class: 'queue-head' },
+            h('span', { id, class: 'queue-name' }, q),
+            h('span', { class: 'count' }, `${list.length} waiting`),
+          ),
+          list.length
+            ? h(
+                'ol',
+                { class: 'waiting', 'aria-labelledby': id },
+                ...list.map((s) =>
+                  h(
+                    'li',
+                    { 'data-conversation': s.id },
+                    h('span', { class: 'name' }, customerName(s)),
+                    h(
+                      'time',
+                      { class: 'since', datetime: s.updatedAt },
+                      formatTime(s.updatedAt) ? `since ${formatTime(s.updatedAt)}` : '',
+                    ),
+                  ),
+                ),
+              )
+            : null,
+        ),
+      );
     }
   };
 

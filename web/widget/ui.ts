@@ -32,6 +32,8 @@ export class WidgetUi {
   private readonly log: HTMLOListElement;
   private readonly statusEl: HTMLElement;
   private readonly typingEl: HTMLElement;
+  /** "You're in the queue…" while the conversation waits for an agent; a live region. */
+  private readonly queueEl: HTMLElement;
   private readonly input: HTMLTextAreaElement;
   private readonly endButton: HTMLButtonElement;
   private unread = 0;
@@ -71,6 +73,10 @@ export class WidgetUi {
       tabindex: '0',
     });
     this.typingEl = h('p', { class: 'typing', 'aria-live': 'polite' });
+    // Its own live region, always in the page (a region shown at the moment it gets its text may go
+    // unannounced), set only when the wait starts or its text changes, so it is announced once
+    // (the log re-renders and is not relied on for that).
+    this.queueEl = h('p', { class: 'queue', role: 'status', 'aria-live': 'polite' });
     this.input = h('textarea', {
       id: 'nx-input',
       rows: '1',
@@ -128,6 +134,7 @@ export class WidgetUi {
         ),
       ),
       this.statusEl,
+      this.queueEl,
       this.log,
       this.typingEl,
       h(
@@ -274,6 +281,20 @@ export class WidgetUi {
       }
     });
     this.endButton.hidden = !this.chat.hasSession;
+    this.showQueue();
+  }
+
+  /** Shows the queue notice while the last word on routing is "queued" and no agent has joined since. */
+  private showQueue(): void {
+    const messages = this.chat.messages();
+    let waiting: ChatMessage | undefined;
+    for (const m of messages) {
+      if (isQueued(m)) waiting = m;
+      else if (m.from.type === 'Agent' || (m.type === 'ParticipantJoined' && m.from.type !== 'Customer'))
+        waiting = undefined;
+    }
+    const text = waiting && this.chat.connection !== 'ended' ? QUEUE_TEXT : '';
+    if (this.queueEl.textContent !== text) this.queueEl.textContent = text;
   }
 
   private pendingItem(p: PendingSend): HTMLLIElement {
@@ -304,7 +325,7 @@ export class WidgetUi {
 
 function messageItem(m: ChatMessage): HTMLLIElement {
   const system = m.from.type === 'System' || (m.type !== 'Text' && m.type !== 'Rich' && m.type !== 'File');
-  if (system) return h('li', { class: 'notice', 'data-seq': m.seq }, m.text || noticeText(m));
+  if (system) return h('li', { class: 'notice', 'data-seq': m.seq }, noticeText(m));
   const mine = m.from.type === 'Customer';
   return h(
     'li',
@@ -328,10 +349,21 @@ function messageItem(m: ChatMessage): HTMLLIElement {
 
 function noticeText(m: ChatMessage): string {
   const who = m.from.nickname || m.from.type;
+  if (isQueued(m)) return QUEUE_TEXT;
   if (m.type === 'ParticipantJoined') return `${who} joined the chat`;
   if (m.type === 'ParticipantLeft') return `${who} left the chat`;
-  return '';
+  return m.text ?? '';
 }
+
+/** The router's notice that the conversation waits in a queue (its text is the code `queued`). */
+function isQueued(m: ChatMessage): boolean {
+  return (
+    m.type === 'Notice' && (m.content?.notice === 'queued' || (!m.content?.notice && m.text === 'queued'))
+  );
+}
+
+/** What a customer reads while the conversation waits in a queue. */
+const QUEUE_TEXT = "You're in the queue; an agent will be with you shortly.";
 
 function adoptStyles(root: ShadowRoot, text: string): void {
   // A constructed stylesheet needs no inline <style>, so it works under a strict CSP.
