@@ -172,8 +172,11 @@ export const nexusSchema = z
          * (no db.host, no redis.nodes), i.e. a local `npm start`; `on`/`off` force it.
          */
         demo: z.enum(['auto', 'on', 'off']).default('auto'),
-        /** CSP frame-ancestors of the agent console: who may frame it (space-separated sources). */
-        frameAncestors: z.string().default('*'),
+        /**
+         * CSP frame-ancestors of the agent console: who may frame it (space-separated sources). The
+         * agent desktop's origin in production; `'self'` lets only the gateway's own pages frame it.
+         */
+        frameAncestors: z.string().default("'self'"),
         /** Comma-separated origins allowed to hand the console its agent token by postMessage. */
         parentOrigins: z.string().default(''),
         /** Where the built browser bundles are. Empty: `dist/web` of the installed package. */

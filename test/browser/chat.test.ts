@@ -31,9 +31,13 @@ describe.each(engines())('browser surfaces in Chromium (%s)', (engine) => {
   const cspViolations: string[] = [];
 
   beforeAll(async () => {
-    t = await startNexus({ engine, nexus: { ux: { assetsDir: buildBundles() } } });
-    tenant = await provision(t);
     host = await startHostServer();
+    // The agent desktop's origin is the one that may frame the console.
+    t = await startNexus({
+      engine,
+      nexus: { ux: { assetsDir: buildBundles(), frameAncestors: host.origin } },
+    });
+    tenant = await provision(t);
     host.page('/shop', shopPage(t.url, tenant.widgetKey));
     host.page('/desktop', desktopPage(t.url, tenant.ccid, host.origin, tenant.agentToken));
     browser = await launchChromium();
@@ -59,7 +63,7 @@ describe.each(engines())('browser surfaces in Chromium (%s)', (engine) => {
     expect(csp).toContain("default-src 'self'");
     expect(csp).toContain("script-src 'self'");
     expect(csp).toContain("connect-src 'self' ws: wss:");
-    expect(csp).toContain('frame-ancestors *');
+    expect(csp).toContain(`frame-ancestors ${host.origin}`);
     expect(csp).not.toContain('unsafe-inline');
     expect(r.headers.get('x-content-type-options')).toBe('nosniff');
     expect(r.headers.get('referrer-policy')).toBe('no-referrer');

@@ -31,9 +31,13 @@ describe.each(engines())('widget resilience in Chromium (%s)', (engine) => {
   let agent: FrameLocator;
 
   beforeAll(async () => {
-    t = await startNexus({ engine, nexus: { ux: { assetsDir: buildBundles() } } });
-    tenant = await provision(t);
     host = await startHostServer();
+    // The agent desktop's origin is the one that may frame the console.
+    t = await startNexus({
+      engine,
+      nexus: { ux: { assetsDir: buildBundles(), frameAncestors: host.origin } },
+    });
+    tenant = await provision(t);
     host.page('/shop', shopPage(t.url, tenant.widgetKey));
     host.page('/desktop', desktopPage(t.url, tenant.ccid, host.origin, tenant.agentToken));
     browser = await launchChromium();

@@ -12,7 +12,7 @@ describe.each(engines())('/ux routes (%s)', (engine) => {
       engine,
       nexus: {
         ux: {
-          frameAncestors: 'https://wwe.example.com',
+          frameAncestors: 'https://wwe.example.com https://*.desk.example.org',
           parentOrigins: 'https://wwe.example.com',
           assetsDir: buildBundles(),
         },
@@ -50,6 +50,19 @@ describe.each(engines())('/ux routes (%s)', (engine) => {
     // Nothing from the query is reflected into the page.
     const xss = await fetch(`${t.url}/ux/comm?customername=%3Cscript%3Ealert(1)%3C/script%3E`);
     expect(await xss.text()).not.toContain('alert(1)');
+  });
+
+  it('lists a parentorigin as a token sender only when frame-ancestors names it', async () => {
+    const meta = async (q: string) => {
+      const html = await (await fetch(`${t.url}/ux/comm?customername=Acme&ccid=x&${q}`)).text();
+      return /name="nexus-parent-origins" content="([^"]*)"/.exec(html)?.[1];
+    };
+    expect(await meta('parentorigin=https%3A%2F%2Feu.desk.example.org%2Fdesktop')).toBe(
+      'https://wwe.example.com,https://eu.desk.example.org',
+    );
+    // A page that names itself is not taken at its word.
+    expect(await meta('parentorigin=https%3A%2F%2Fevil.example')).toBe('https://wwe.example.com');
+    expect(await meta('parentorigin=%22%3E%3Cscript%3E')).toBe('https://wwe.example.com');
   });
 
   it('answers the conversation page without an iid with a 400 that names the field', async () => {

@@ -30,7 +30,6 @@ const app = document.getElementById('app')!;
 const announcer = h('p', { class: 'sr-only', role: 'status', 'aria-live': 'polite' });
 const origins = allowedOrigins(
   document.querySelector('meta[name="nexus-parent-origins"]')?.getAttribute('content'),
-  query,
   location.origin,
 );
 const tokens = tokenSource(storage(), origins);

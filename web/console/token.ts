@@ -4,8 +4,9 @@
  *
  * 1. The console posts `{ type: 'nexus:ready' }` to its parent frame.
  * 2. The parent answers `{ type: 'nexus:token', token }`. The console accepts it only from its own
- *    parent window and from an allowed origin: its own origin, the gateway's `nexus.ux.parentOrigins`,
- *    or the `parentorigin` query parameter the desktop puts in the console's URL.
+ *    parent window and from an allowed origin: its own, or one the gateway lists in the page's
+ *    `nexus-parent-origins` meta (`nexus.ux.parentOrigins`, and the `parentorigin` the desktop put in
+ *    the console's URL when `nexus.ux.frameAncestors` names it: the gateway checks, not the page).
  * 3. The parent may send a fresh token the same way at any time (rotation); `{ type: 'nexus:logout' }`
  *    signs the console out.
  *
@@ -24,20 +25,9 @@ export interface TokenSource {
   stored(): string | undefined;
 }
 
-export function allowedOrigins(
-  meta: string | null | undefined,
-  query: URLSearchParams,
-  self: string,
-): Set<string> {
+export function allowedOrigins(meta: string | null | undefined, self: string): Set<string> {
   const list = new Set<string>([self]);
   for (const o of (meta ?? '').split(',')) if (o.trim()) list.add(o.trim());
-  for (const o of query.getAll('parentorigin')) {
-    try {
-      list.add(new URL(o).origin);
-    } catch {
-      // not an origin: ignored
-    }
-  }
   return list;
 }
 

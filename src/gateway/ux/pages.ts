@@ -1,7 +1,7 @@
 /**
  * The HTML shells of the /ux pages. They hold no inline script or style (the CSP forbids both) and
- * reflect nothing from the query string: the bundles read the query themselves and render it as
- * text, so no request can inject markup.
+ * reflect nothing from the query string but the origins the gateway validated (escaped): the
+ * bundles read the query themselves and render it as text, so no request can inject markup.
  */
 
 const ESCAPES: Record<string, string> = {

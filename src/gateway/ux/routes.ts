@@ -8,7 +8,7 @@ import type { HttpContext, RawReply } from '../../shared/http/types.js';
 import type { GatewayDeps } from '../deps.js';
 import { AssetStore } from './assets.js';
 import { DemoProvisioner, demoEnabled, inProcessCaller } from './demo.js';
-import { pageHeaders, parseSourceList } from './headers.js';
+import { pageHeaders, parseSourceList, tokenSenders } from './headers.js';
 import { consolePage, demoPage, demoSitePage } from './pages.js';
 
 export interface UxOptions {
@@ -19,11 +19,12 @@ export interface UxOptions {
 export function uxRoutes(router: Router, deps: GatewayDeps, opts: UxOptions = {}): void {
   const assets = opts.assets ?? new AssetStore(deps.config.ux.assetsDir || undefined);
   const frameAncestors = parseSourceList(deps.config.ux.frameAncestors, 'nexus.ux.frameAncestors');
-  const parentOrigins = deps.config.ux.parentOrigins
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .join(',');
+  const senders = (ctx: HttpContext) =>
+    tokenSenders(
+      deps.config.ux.parentOrigins,
+      frameAncestors,
+      ctx.query.getAll('parentorigin').slice(0, 4),
+    ).join(',');
   const demoOn = demoEnabled(deps.config);
   const demo = new DemoProvisioner(
     inProcessCaller(router, deps.adminToken, deps.log.child({ component: 'ux-demo' })),
@@ -57,9 +58,9 @@ export function uxRoutes(router: Router, deps: GatewayDeps, opts: UxOptions = {}
   router.get('/ux/assets/:file', (ctx) => asset(ctx, ctx.params.file));
 
   const consoleHeaders = pageHeaders(frameAncestors);
-  router.get('/ux/comm', () => {
+  router.get('/ux/comm', (ctx) => {
     assets.get('console.js');
-    return page(consolePage('comm', parentOrigins), consoleHeaders);
+    return page(consolePage('comm', senders(ctx)), consoleHeaders);
   });
   router.get('/ux/conv', (ctx) => {
     const iid = ctx.query.get('iid');
@@ -69,7 +70,7 @@ export function uxRoutes(router: Router, deps: GatewayDeps, opts: UxOptions = {}
       });
     }
     assets.get('console.js');
-    return page(consolePage('conv', parentOrigins), consoleHeaders);
+    return page(consolePage('conv', senders(ctx)), consoleHeaders);
   });
 
   const requireDemo = () => {
