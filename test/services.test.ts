@@ -4,6 +4,8 @@
  * and the secret, which must never come back, never be logged, and never be stored in plaintext.
  */
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { startFakeServer } from '../src/plugins/testing.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServiceStore } from '../src/gateway/services/store.js';
 import { SERVICES_CHANGED, type ServiceChange } from '../src/gateway/services/types.js';
@@ -566,6 +568,135 @@ describe.each(engines())('provisioned services on %s engines', (engine) => {
     for (const v of SECRET_VALUES) {
       expect(said).not.toContain(v);
       expect(logged).not.toContain(v);
+    }
+  });
+});
+
+/**
+ * A plugin may mark a field secret anywhere in its config, not only under `secret`: in `data`, in
+ * each element of an array, in each value of a record. Provisioned through the REST API, those values
+ * are sealed like the secret: not in the row, never in an answer or a log, and the plugin still gets
+ * them in plaintext.
+ */
+describe.each(engines())('secret fields outside `secret`, on %s engines', (engine) => {
+  const PLUGIN = join(import.meta.dirname, 'plugins/fixtures/nested-secrets-plugin.mjs');
+  const NAME = 'Plugin-nested-secrets';
+  const apiKey = secret('data-apikey');
+  const passwords = [secret('endpoint-pass-a'), secret('endpoint-pass-b')];
+  const token = secret('account-token');
+  const topToken = secret('top-token');
+  const SEALED = [apiKey, ...passwords, token, topToken];
+  const body = {
+    url: '',
+    data: {
+      region: 'eu-west',
+      apiKey,
+      endpoints: [
+        { name: 'a', password: passwords[0] },
+        { name: 'b', password: passwords[1] },
+        { name: 'c' },
+      ],
+      accounts: { main: { login: 'ops', token } },
+    },
+    secret: { token: topToken },
+  };
+  const withoutSecrets = {
+    region: 'eu-west',
+    endpoints: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
+    accounts: { main: { login: 'ops' } },
+  };
+  const logLines: string[] = [];
+  const answers: string[] = [];
+  let t: TestNexus;
+  let a: TestTenant;
+  let receiver: Awaited<ReturnType<typeof startFakeServer>>;
+
+  const services = async (method: string, path: string, json?: unknown) => {
+    const r = await api(t.url, method, `/nexus/v3/provisioning/services/${a.ccid}${path}`, {
+      headers: keyHeaders(a.apiKey, a.ccid),
+      json,
+    });
+    answers.push(JSON.stringify(r.body));
+    return r;
+  };
+
+  beforeAll(async () => {
+    receiver = await startFakeServer(() => ({ status: 200 }));
+    body.url = `${receiver.url}/hook`;
+    t = await startNexus({
+      engine,
+      nexus: { plugins: { modules: PLUGIN }, logLevel: 'trace' },
+      logDestination: { write: (line: string) => void logLines.push(line) },
+    });
+    a = await createTenant(t);
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+    await receiver?.close();
+  });
+
+  it('keeps them out of the row and out of every answer', async () => {
+    const put = await services('PUT', `/${NAME}`, body);
+    expect(put.status, JSON.stringify(put.body)).toBe(201);
+    expect(put.body.data.data).toEqual(withoutSecrets);
+    expect(put.body.data.secretFields).toEqual(['token']);
+    const read = await services('GET', `/${NAME}`);
+    expect(read.status).toBe(200);
+    expect(read.body.data).toEqual(put.body.data);
+    const all = await services('GET', '');
+    expect(all.body.data.services.find((s: { name: string }) => s.name === NAME).data).toEqual(
+      withoutSecrets,
+    );
+
+    const { rows } = await t.nexus.db.query('SELECT * FROM services WHERE ccid = $1', [a.ccid]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].data).toEqual(withoutSecrets);
+    const dump = JSON.stringify(rows);
+    for (const v of SEALED) {
+      expect(dump).not.toContain(v);
+      expect(dump).not.toContain(Buffer.from(v).toString('base64url'));
+      expect(dump).not.toContain(Buffer.from(v).toString('base64'));
+    }
+  });
+
+  it('gives them to the plugin in plaintext', async () => {
+    const s = await api(t.url, 'POST', '/nexus/v3/chat/sessions', {
+      headers: keyHeaders(a.apiKey),
+      form: 'data[nickname]=Ada&data[endpoint]=web',
+    });
+    expect(s.status).toBe(200);
+    const [got] = await receiver.waitForRequests(1, 15_000);
+    expect(got.json()).toEqual({ data: body.data, secret: body.secret });
+  });
+
+  it('seals the new values when the service is replaced, and a value left out stays out', async () => {
+    const next = { ...body, data: { ...body.data, apiKey: secret('data-apikey-2'), endpoints: [] } };
+    SEALED.push(next.data.apiKey);
+    const put = await services('PUT', `/${NAME}`, next);
+    expect(put.status).toBe(200);
+    expect(put.body.data.data).toEqual({ ...withoutSecrets, endpoints: [] });
+    const { rows } = await t.nexus.db.query('SELECT * FROM services WHERE ccid = $1', [a.ccid]);
+    expect(JSON.stringify(rows)).not.toContain(next.data.apiKey);
+    // The plugin is rebuilt from the new service: the next conversation carries the new key.
+    const s = await api(t.url, 'POST', '/nexus/v3/chat/sessions', {
+      headers: keyHeaders(a.apiKey),
+      form: 'data[nickname]=Grace&data[endpoint]=web',
+    });
+    expect(s.status).toBe(200);
+    const requests = await receiver.waitForRequests(2, 15_000);
+    expect(requests[1].json()).toEqual({ data: next.data, secret: body.secret });
+  });
+
+  it('never logs them', () => {
+    const logged = logLines.join('');
+    // The plugin's config was logged (redacted) and the provisioning too: the silence means something.
+    expect(logged).toContain('plugin instance created');
+    expect(logged).toContain('[redacted]');
+    expect(logged).toContain('service changed');
+    const said = answers.join('\n');
+    for (const v of SEALED) {
+      expect(logged).not.toContain(v);
+      expect(said).not.toContain(v);
     }
   });
 });

@@ -4,6 +4,7 @@
  * `nexus:provisioning:services` (tenant keys, cluster keys with `x-ccid`) or the admin token, as
  * the guide uses both. Answers carry `secretFields`, never the secret.
  */
+import { type PluginKind, secretPathSegments } from '../../plugins/sdk.js';
 import { AppError } from '../../shared/errors.js';
 import type { Router } from '../../shared/http/router.js';
 import type { HttpContext } from '../../shared/http/types.js';
@@ -21,8 +22,19 @@ function ccidParam(ctx: HttpContext): string {
   return ccid;
 }
 
+const KINDS: readonly PluginKind[] = ['sms', 'email', 'webhook', 'bot'];
+
+/** The secret paths of every plugin that serves a service name (one name may serve several kinds). */
+export function pluginSecretPaths(deps: Pick<GatewayDeps, 'plugins'>, serviceName: string): string[][] {
+  const host = deps.plugins.host as GatewayDeps['plugins']['host'] | undefined;
+  if (!host) return [];
+  const defs = new Set(KINDS.map((k) => host.definitionFor(serviceName, k)).filter((d) => d !== undefined));
+  return [...defs].flatMap((d) => secretPathSegments(d.config));
+}
+
 export function serviceRoutes(router: Router, deps: GatewayDeps): void {
-  const store = createServiceStore(deps);
+  // Secret fields a plugin marks outside `secret` are sealed as they are written.
+  const store = createServiceStore({ ...deps, sealedPaths: (name) => pluginSecretPaths(deps, name) });
 
   /** Authorizes first, so that nothing about a tenant is told to a credential that may not see it. */
   const access = async (ctx: HttpContext): Promise<{ ccid: string; name?: string }> => {

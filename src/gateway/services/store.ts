@@ -1,8 +1,10 @@
 /**
  * Provisioned services in PostgreSQL. The secret is sealed (AES-256-GCM, bound to
  * `<ccid>/<name>`) before it reaches the database and is opened only by `getWithSecret`; every
- * other read carries just the secret's field names. Changes are announced on the shared pub/sub so
- * that caches on every node can drop what they hold.
+ * other read carries just the secret's field names. Fields that the serving plugin's schema marks
+ * secret outside `secret` (`data.apiKey`, `url`) are taken out of the row and sealed too, after the
+ * secret: `secret_enc` is `<sealed secret>` or `<sealed secret>|<sealed fields>`. Changes are
+ * announced on the shared pub/sub so that caches on every node can drop what they hold.
  */
 import type { Database, Queryable } from '../../shared/db/pool.js';
 import { AppError } from '../../shared/errors.js';
@@ -10,6 +12,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { SharedState, Unsubscribe } from '../../shared/state/types.js';
 import type { SecretBox } from '../secret-box.js';
 import { type ServiceBody, secretFields } from './schemas.js';
+import { restoreSealedFields, type SealedField, takeSealedFields } from './sealed-fields.js';
 import {
   SERVICES_CHANGED,
   type ServiceChange,
@@ -24,6 +27,11 @@ export interface ServiceStoreDeps {
   state: SharedState;
   secrets: SecretBox;
   log: Logger;
+  /**
+   * The secret paths of the plugin that serves a service name (`secretPathSegments` of its config
+   * schema); the values they name outside `secret` are sealed before the row is written.
+   */
+  sealedPaths?: (serviceName: string) => readonly (readonly string[])[];
 }
 
 interface Row {
@@ -82,8 +90,13 @@ export function createServiceStore(deps: ServiceStoreDeps): ServiceStore {
     }
   }
 
-  function sealed(ccid: string, name: string, body: ServiceBody): [string, string] {
-    return [secrets.seal(body.secret, secretAad(ccid, name)), JSON.stringify(secretFields(body.secret))];
+  /** The row's values: the secret and any secret field outside it sealed, the rest as given. */
+  function sealed(ccid: string, name: string, given: ServiceBody): [ServiceBody, string, string] {
+    const { body, fields } = takeSealedFields(given, deps.sealedPaths?.(name) ?? []);
+    const aad = secretAad(ccid, name);
+    let enc = secrets.seal(body.secret, aad);
+    if (fields.length) enc += `|${secrets.seal(fields, `${aad}#fields`)}`;
+    return [body, enc, JSON.stringify(secretFields(body.secret))];
   }
 
   async function write<T>(ccid: string, fn: () => Promise<T>): Promise<T> {
@@ -114,13 +127,17 @@ export function createServiceStore(deps: ServiceStoreDeps): ServiceStore {
       const row = r.rows[0];
       if (!row) return undefined;
       let secret: S;
+      let fields: SealedField[] = [];
       try {
-        secret = row.secret_enc ? secrets.open<S>(row.secret_enc, secretAad(ccid, name)) : ({} as S);
+        const aad = secretAad(ccid, name);
+        const [enc, encFields] = (row.secret_enc ?? '').split('|');
+        secret = enc ? secrets.open<S>(enc, aad) : ({} as S);
+        if (encFields) fields = secrets.open<SealedField[]>(encFields, `${aad}#fields`);
       } catch (err) {
         log.error({ ccid, service: name, reason: (err as Error).message }, 'service secret does not decrypt');
         throw new AppError('SERVICE_SECRET_UNREADABLE', undefined, { ccid, service: name }, { cause: err });
       }
-      return { ...toRecord(row), secret };
+      return { ...restoreSealedFields(toRecord(row), fields), secret };
     },
 
     async list(ccid) {
@@ -140,8 +157,8 @@ export function createServiceStore(deps: ServiceStoreDeps): ServiceStore {
       });
     },
 
-    async create(ccid, name, body) {
-      const [enc, fields] = sealed(ccid, name, body);
+    async create(ccid, name, given) {
+      const [body, enc, fields] = sealed(ccid, name, given);
       const r = await write(ccid, () =>
         db.query<Row>(
           `INSERT INTO services (ccid, name, url, data, secret_enc, secret_fields)
@@ -164,8 +181,8 @@ export function createServiceStore(deps: ServiceStoreDeps): ServiceStore {
       return toRecord(r.rows[0]);
     },
 
-    async put(ccid, name, body) {
-      const [enc, fields] = sealed(ccid, name, body);
+    async put(ccid, name, given) {
+      const [body, enc, fields] = sealed(ccid, name, given);
       const r = await write(ccid, () =>
         db.query<Row & { inserted: boolean }>(
           `INSERT INTO services (ccid, name, url, data, secret_enc, secret_fields)
