@@ -149,7 +149,13 @@ export function createNexus(config: NexusConfig, log: Logger): Nexus {
     plugins,
   };
 
-  healthRoutes(router, { db, state: stateProxy, startTime, accepting: () => accepting });
+  healthRoutes(router, {
+    db,
+    state: stateProxy,
+    startTime,
+    accepting: () => accepting,
+    readinessGraceMs: config.redis.readinessGraceMs,
+  });
   for (const mod of ROUTE_MODULES) mod(router, deps);
 
   const metrics = new MetricsServer(registry, config.host, config.metricsPort);

@@ -25,6 +25,11 @@ const redisNexus = z
     tlsCaFile: z.string().default(''),
     /** Prefix for every key, so several deployments can share one Redis. */
     keyPrefix: z.string().default('nexus:'),
+    /**
+     * How long Redis may be unreachable before /health/ready fails, in ms: every replica shares
+     * Redis, and nodes keep serving their own sockets through a blip (/health/detail is red at once).
+     */
+    readinessGraceMs: z.number().int().min(0).default(30_000),
   })
   .strict();
 

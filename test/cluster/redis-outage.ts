@@ -1,30 +1,40 @@
 /**
- * Redis down for a while, then back. Two nodes: the customer on A, the agent on B. While Redis is
- * gone each node keeps serving its own sockets (sends are committed and acked, each side sees its
- * own messages), `nexus_redis_connections_reconnecting` on the metrics port shows the outage and
- * `/health/detail` is red; once Redis is back the nodes reconnect by themselves, health is green
- * again, and cross-node delivery resumes: each side ends up with every acked message of the other,
- * including those written during the outage, once and in order.
+ * Redis down for a while, then back, in every form: standalone, TLS (the handshake is redone on
+ * every reconnect), the 3-master cluster and the cluster over TLS (all three masters killed at
+ * once). Two nodes: the customer on A, the agent on B. While Redis is gone each node keeps serving
+ * its own sockets (sends are committed and acked, each side sees its own messages),
+ * `nexus_redis_connections_reconnecting` on the metrics port shows the outage and `/health/detail`
+ * is red at once, while `/health/ready` stays 200 through the blip and turns 503 only once the
+ * outage outlasts `readinessGraceMs`. Once Redis is back the nodes reconnect by themselves, health
+ * and readiness are green again, and cross-node delivery resumes: each side ends up with every
+ * acked message of the other, including those written during the outage, once and in order.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Deployment, healthState, metric, startDeployment, until } from './nodes.js';
+import { api } from '../helpers/nexus.js';
+import { type Deployment, type GatewayNode, healthState, metric, startDeployment, until } from './nodes.js';
 import { type Party, tally } from './parties.js';
 import { parties, provision, routedConversation, storedSeqs } from './scenario.js';
 import {
   clusterToolsAvailable,
   type Postgres,
   type RedisDeployment,
+  type RedisForm,
   startPostgres,
   startRedis,
 } from './servers.js';
 
 const OUTAGE_MS = 6000;
+/** Readiness grace under test: shorter than the outage, longer than it takes to see it. */
+const GRACE_MS = 4000;
 
-// Standalone and TLS (the TLS handshake is redone on every reconnect); the cluster form's outage
-// would need all three masters stopped together, which the cluster helper does not offer.
-describe.runIf(clusterToolsAvailable()).each(['standalone', 'tls'] as const)(
-  '%s Redis restarted under two nodes',
-  (form) => {
+const ready = async (n: GatewayNode) => {
+  const r = await api(n.url, 'GET', '/health/ready');
+  return { status: r.status, body: r.body };
+};
+
+/** The suite, once per form (split over two files to keep each file's run short). */
+export function redisOutageSuite(forms: RedisForm[]): void {
+  describe.runIf(clusterToolsAvailable()).each(forms)('%s Redis restarted under two nodes', (form) => {
     let pg: Postgres;
     let redis: RedisDeployment;
     let dep: Deployment;
@@ -32,7 +42,12 @@ describe.runIf(clusterToolsAvailable()).each(['standalone', 'tls'] as const)(
 
     beforeAll(async () => {
       [pg, redis] = await Promise.all([startPostgres(), startRedis(form)]);
-      dep = await startDeployment({ pg, redis, nodes: 2 });
+      dep = await startDeployment({
+        pg,
+        redis,
+        nodes: 2,
+        env: { NEXUS_REDIS_READINESS_GRACE_MS: String(GRACE_MS) },
+      });
     });
 
     afterAll(async () => {
@@ -41,7 +56,7 @@ describe.runIf(clusterToolsAvailable()).each(['standalone', 'tls'] as const)(
       await Promise.all([redis?.destroy(), pg?.destroy()]);
     });
 
-    it('keeps serving local sockets, goes red and back to green, and delivers across nodes again', async () => {
+    it('keeps serving local sockets and stays ready through a blip, goes red and back to green, and delivers across nodes again', async () => {
       const [a, b] = dep.nodes;
       const { tenant, agent } = await provision(dep);
       const ag = await agent(b, 'agent-1');
@@ -66,21 +81,29 @@ describe.runIf(clusterToolsAvailable()).each(['standalone', 'tls'] as const)(
         expect((await healthState(n)).state).toBe('green');
       }
 
-      await redis.server!.stop();
+      const stopAt = Date.now();
+      await redis.stop();
       const downAt = Date.now();
-      for (const n of [a, b]) {
-        await until(
-          `${n.name} reconnecting`,
-          async () => (await metric(n, 'nexus_redis_connections_reconnecting')) > 0,
-        );
-        const h = await until(`${n.name} red`, async () => {
-          const s = await healthState(n);
-          return s.state === 'red' ? s : undefined;
-        });
-        expect(h.status).toBe(503);
-        expect(h.body.cache.ready).toBe(false);
-        expect(h.body.db.ready).toBe(true);
-      }
+      await Promise.all(
+        [a, b].map(async (n) => {
+          const h = await until(`${n.name} red`, async () => {
+            const s = await healthState(n);
+            return s.state === 'red' ? s : undefined;
+          });
+          // Red in detail, still ready: a blip does not take the pod out of its Service.
+          const r = await ready(n);
+          expect(Date.now() - stopAt, 'seen within the grace').toBeLessThan(GRACE_MS);
+          expect(r.status, JSON.stringify(r.body)).toBe(200);
+          expect(r.body).toMatchObject({ state: 'red', ready: true });
+          expect(h.status).toBe(503);
+          expect(h.body.cache.ready).toBe(false);
+          expect(h.body.db.ready).toBe(true);
+          await until(
+            `${n.name} reconnecting`,
+            async () => (await metric(n, 'nexus_redis_connections_reconnecting')) > 0,
+          );
+        }),
+      );
 
       // Each node still serves its own sockets: committed, acked, and seen by the sender's side.
       const during = await round('during');
@@ -91,12 +114,22 @@ describe.runIf(clusterToolsAvailable()).each(['standalone', 'tls'] as const)(
       // test, so this wait is deliberate.
       const more = await round('later');
       await Promise.all([customer.holds(more.customer), agentSide.holds(more.agent)]);
+      // An outage longer than the grace: readiness fails, and not before the grace.
+      for (const n of [a, b]) {
+        const r = await until(`${n.name} not ready`, async () => {
+          const x = await ready(n);
+          return x.status === 503 ? x : undefined;
+        });
+        expect(Date.now() - stopAt).toBeGreaterThanOrEqual(GRACE_MS);
+        expect(r.body).toMatchObject({ state: 'red', ready: false });
+      }
       await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - (Date.now() - downAt))));
       for (const n of [a, b]) expect((await healthState(n)).state).toBe('red');
 
-      await redis.server!.start();
+      await redis.start();
       for (const n of [a, b]) {
         await until(`${n.name} green again`, async () => (await healthState(n)).state === 'green');
+        expect((await ready(n)).status).toBe(200);
         await until(
           `${n.name} reconnected`,
           async () => (await metric(n, 'nexus_redis_connections_reconnecting')) === 0,
@@ -123,5 +156,5 @@ describe.runIf(clusterToolsAvailable()).each(['standalone', 'tls'] as const)(
       expect(customer.reconnects + agentSide.reconnects).toBe(0);
       ag.console.close();
     });
-  },
-);
+  });
+}

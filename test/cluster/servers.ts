@@ -163,62 +163,87 @@ function gid(user: string): number {
   return Number(spawnSync('id', ['-g', user]).stdout.toString().trim());
 }
 
-export type RedisForm = 'standalone' | 'cluster' | 'tls';
+export type RedisForm = 'standalone' | 'cluster' | 'tls' | 'cluster-tls';
 
 export interface RedisDeployment {
   readonly form: RedisForm;
   /** The gateway's env for this Redis (`NEXUS_REDIS_*`). */
   readonly env: Record<string, string>;
-  /** The server (standalone and TLS), for outage tests. */
-  readonly server?: RedisServer;
+  /** Kills every Redis server of the deployment (a crash), for outage tests. */
+  stop(): Promise<void>;
+  /** Starts them again on their ports (a cluster: until it is ok again). */
+  start(): Promise<void>;
   destroy(): Promise<void>;
 }
 
+/**
+ * Redis in one of its forms. TLS forms listen on TLS ports only, with a certificate made here that
+ * the gateway verifies as its CA (`tlsCaFile`).
+ */
 export async function startRedis(form: RedisForm): Promise<RedisDeployment> {
+  const withServer = (env: Record<string, string>, server: RedisServer, cleanup = () => {}) => ({
+    form,
+    env,
+    stop: () => server.stop(),
+    start: () => server.start(),
+    destroy: async () => {
+      await server.destroy();
+      cleanup();
+    },
+  });
   if (form === 'standalone') {
     const server = await startRedisServer();
-    return { form, env: { NEXUS_REDIS_NODES: server.url }, server, destroy: () => server.destroy() };
+    return withServer({ NEXUS_REDIS_NODES: server.url }, server);
   }
   if (form === 'cluster') {
     const c = await startRedisCluster();
     return {
       form,
       env: { NEXUS_REDIS_NODES: c.nodes, NEXUS_REDIS_USE_CLUSTER: 'true' },
-      destroy: () => c.destroy(),
+      stop: c.stop,
+      start: c.start,
+      destroy: c.destroy,
     };
   }
-  // TLS only: the plain port is off, clients verify the server certificate against it as the CA.
   const dir = mkdtempSync(join(tmpdir(), 'nexus-redis-tls-'));
-  const { cert, key } = await selfSignedCert(dir, 'redis');
-  const port = await freePort();
-  const server = await startRedisServer(
-    [
-      '--port',
-      '0',
-      '--tls-port',
-      String(port),
-      '--tls-cert-file',
-      cert,
-      '--tls-key-file',
-      key,
-      '--tls-ca-cert-file',
-      cert,
-      '--tls-auth-clients',
-      'no',
-    ],
-    port,
-  );
-  return {
-    form,
-    env: {
-      NEXUS_REDIS_NODES: `rediss://127.0.0.1:${port}`,
-      NEXUS_REDIS_ENABLE_TLS: 'true',
-      NEXUS_REDIS_TLS_CA_FILE: cert,
-    },
-    server,
-    destroy: async () => {
-      await server.destroy();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    const { cert, key } = await selfSignedCert(dir, 'redis');
+    const tlsEnv = { NEXUS_REDIS_ENABLE_TLS: 'true', NEXUS_REDIS_TLS_CA_FILE: cert };
+    if (form === 'cluster-tls') {
+      const c = await startRedisCluster({ tls: { cert, key } });
+      return {
+        form,
+        env: { NEXUS_REDIS_NODES: c.nodes, NEXUS_REDIS_USE_CLUSTER: 'true', ...tlsEnv },
+        stop: c.stop,
+        start: c.start,
+        destroy: async () => {
+          await c.destroy();
+          cleanup();
+        },
+      };
+    }
+    const port = await freePort();
+    const server = await startRedisServer(
+      [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        cert,
+        '--tls-key-file',
+        key,
+        '--tls-ca-cert-file',
+        cert,
+        '--tls-auth-clients',
+        'no',
+      ],
+      port,
+    );
+    return withServer({ NEXUS_REDIS_NODES: `rediss://127.0.0.1:${port}`, ...tlsEnv }, server, cleanup);
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
 }

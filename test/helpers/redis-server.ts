@@ -1,10 +1,11 @@
 /**
  * A real `redis-server` that a test starts, stops and starts again on its own free port (outage
- * tests), and a three-node Redis Cluster built from such servers. Suites that need them run when
+ * tests), and a three-node Redis Cluster built from such servers (optionally over TLS), which can
+ * be stopped and started as a whole. Suites that need them run when
  * the binary is installed, and CI fails when it is not.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,33 +103,95 @@ export async function startRedisServer(args: string[] = [], port?: number): Prom
 }
 
 export interface RedisClusterServers {
-  /** The seed nodes, comma-separated. */
+  /** The seed nodes, comma-separated (`rediss://` with TLS). */
   readonly nodes: string;
+  /** Kills all three masters at once (an outage of the whole cluster). */
+  stop(): Promise<void>;
+  /** Starts them again on their ports and node files; resolves once the cluster is ok again. */
+  start(): Promise<void>;
   destroy(): Promise<void>;
 }
 
-/** Three masters sharing the 16384 slots; resolves once every node reports `cluster_state:ok`. */
-export async function startRedisCluster(): Promise<RedisClusterServers> {
+/** TLS for the cluster: its clients, and its bus between the nodes (`tls-cluster`). */
+export interface ClusterTls {
+  cert: string;
+  key: string;
+}
+
+/**
+ * Three masters sharing the 16384 slots; resolves once every node reports `cluster_state:ok`.
+ * With `tls` the nodes listen on TLS ports only, talk TLS on the cluster bus, and announce their
+ * TLS ports to clients.
+ */
+export async function startRedisCluster(opts: { tls?: ClusterTls } = {}): Promise<RedisClusterServers> {
   const servers: RedisServer[] = [];
   const busPorts: number[] = [];
+  const tls = opts.tls;
+  const admin = (s: RedisServer) =>
+    new Redis({
+      port: s.port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      ...(tls ? { tls: { ca: readFileSync(tls.cert) } } : {}),
+    });
+  const converged = async () => {
+    const admins = servers.map(admin);
+    try {
+      // Gossip has no event a client can wait on: poll, bounded.
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const infos = await Promise.all(
+          admins.map((a) => (a.call('CLUSTER', 'INFO') as Promise<string>).catch((e: Error) => e.message)),
+        );
+        if (infos.every((t) => t.includes('cluster_state:ok') && t.includes('cluster_known_nodes:3'))) return;
+        if (Date.now() > deadline) throw new Error(`the test cluster did not converge: ${infos[0]}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      for (const a of admins) a.disconnect();
+    }
+  };
   try {
     for (let i = 0; i < 3; i++) {
       const busPort = await freePort();
       busPorts.push(busPort);
+      const port = await freePort();
+      const tlsArgs = tls
+        ? [
+            '--port',
+            '0',
+            '--tls-port',
+            String(port),
+            '--tls-cluster',
+            'yes',
+            '--tls-cert-file',
+            tls.cert,
+            '--tls-key-file',
+            tls.key,
+            '--tls-ca-cert-file',
+            tls.cert,
+            '--tls-auth-clients',
+            'no',
+          ]
+        : [];
       servers.push(
-        await startRedisServer([
-          '--cluster-enabled',
-          'yes',
-          '--cluster-port',
-          String(busPort),
-          '--cluster-config-file',
-          `nodes-${busPort}.conf`,
-          '--cluster-node-timeout',
-          '2000',
-        ]),
+        await startRedisServer(
+          [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-port',
+            String(busPort),
+            '--cluster-config-file',
+            `nodes-${busPort}.conf`,
+            '--cluster-node-timeout',
+            '2000',
+            ...tlsArgs,
+          ],
+          port,
+        ),
       );
     }
-    const admins = servers.map((s) => new Redis(s.port, '127.0.0.1', { lazyConnect: true }));
+    const admins = servers.map(admin);
     try {
       const ranges = [
         [0, 5460],
@@ -141,23 +204,25 @@ export async function startRedisCluster(): Promise<RedisClusterServers> {
         // The bus port is not port + 10000 here, so MEET must name it.
         await admins[0].call('CLUSTER', 'MEET', '127.0.0.1', servers[i].port, busPorts[i]);
       }
-      // Gossip has no event a client can wait on: poll, bounded.
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        const infos = await Promise.all(admins.map((a) => a.call('CLUSTER', 'INFO') as Promise<string>));
-        if (infos.every((t) => t.includes('cluster_state:ok') && t.includes('cluster_known_nodes:3'))) break;
-        if (Date.now() > deadline) throw new Error(`the test cluster did not converge: ${infos[0]}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
     } finally {
       for (const a of admins) a.disconnect();
     }
+    await converged();
   } catch (err) {
     await Promise.all(servers.map((s) => s.destroy()));
     throw err;
   }
+  const scheme = tls ? 'rediss' : 'redis';
   return {
-    nodes: servers.map((s) => s.url).join(','),
+    nodes: servers.map((s) => `${scheme}://127.0.0.1:${s.port}`).join(','),
+    stop: async () => {
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+    // Each node reads back its node file (its id, its slots, its peers) and meets them again.
+    start: async () => {
+      await Promise.all(servers.map((s) => s.start()));
+      await converged();
+    },
     destroy: async () => {
       await Promise.all(servers.map((s) => s.destroy()));
     },

@@ -91,6 +91,7 @@ nexus:
     tlsRejectUnauthorized: {{ $n.redis.tlsRejectUnauthorized | toJson }}
     tlsCaFile: {{ $n.redis.tlsCaFile | toJson }}
     keyPrefix: {{ $n.redis.keyPrefix | toJson }}
+    readinessGraceMs: {{ $n.redis.readinessGraceMs | toJson }}
   db:
     host: {{ $n.db.host | default "" | toJson }}
     port: {{ $n.db.port | toJson }}

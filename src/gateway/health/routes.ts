@@ -2,6 +2,11 @@
  * `/health/detail` in the deployment guide's shape: `state` is green only when the database and the
  * cache are ready, red otherwise with the reasons. `/health/live` answers while the process runs;
  * `/health/ready` answers 200 only when the node should receive traffic.
+ *
+ * Readiness rides out a Redis blip: Redis is shared by every replica, so failing readiness at once
+ * would take every pod out of its Service together, although each node keeps serving its own
+ * sockets while Redis is away (only cross-node delivery waits). `/health/detail` goes red at once;
+ * `/health/ready` goes 503 only once Redis has been unready for longer than `readinessGraceMs`.
  */
 import type { Router } from '../../shared/http/router.js';
 import { processHealth } from '../../shared/health.js';
@@ -14,6 +19,8 @@ export interface HealthDeps {
   startTime: Date;
   /** False while the node drains. */
   accepting: () => boolean;
+  /** How long Redis may be unready before readiness fails (nexus.redis.readinessGraceMs). */
+  readinessGraceMs: number;
 }
 
 const json = (status: number, body: unknown) => ({
@@ -54,9 +61,18 @@ export function healthRoutes(router: Router, deps: HealthDeps): void {
   router.get('/health/live', () => json(200, { state: 'alive' }));
   router.get('/health/ready', async () => {
     const body = await healthDetail(deps);
-    return json(body.state === 'green' ? 200 : 503, {
+    const ready = body.state === 'green' || cacheBlipOnly(body, deps);
+    return json(ready ? 200 : 503, {
       state: body.state,
+      ready,
       ...(body.reasons ? { reasons: body.reasons } : {}),
     });
   });
+}
+
+/** Red only because Redis is unready, and not for longer than the grace. */
+function cacheBlipOnly(body: Awaited<ReturnType<typeof healthDetail>>, deps: HealthDeps): boolean {
+  if (!body.db.ready || !deps.accepting() || body.cache.ready) return false;
+  const since = deps.state.health.unreadySince;
+  return since !== undefined && Date.now() - since <= deps.readinessGraceMs;
 }

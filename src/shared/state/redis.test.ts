@@ -83,7 +83,7 @@ describe.each(servers)('Redis driver against its own %s', () => {
     try {
       await state.start();
       expect(pub).toBeInstanceOf(Redis);
-      expect(state.health).toMatchObject({ ready: true, state: 'READY' });
+      expect(state.health).toMatchObject({ ready: true, state: 'READY', unreadySince: undefined });
       expect(await metric(registry, 'nexus_redis_connections_ready')).toBe(2);
       expect(await metric(registry, 'nexus_redis_connections_established')).toBe(2);
       expect(await metric(registry, 'nexus_redis_connections_reconnecting')).toBe(0);
@@ -94,9 +94,14 @@ describe.each(servers)('Redis driver against its own %s', () => {
       await state.pubsub.subscribe('events', (m) => got.push(m));
 
       const lost = Promise.all([once(pub, 'reconnecting'), once(sub, 'reconnecting'), once(pub, 'error')]);
+      const stoppedAt = Date.now();
       await server.stop();
       await lost;
       expect(state.health.ready).toBe(false);
+      // Readiness' grace counts from the loss, not from whoever asks first.
+      const since = state.health.unreadySince;
+      expect(since).toBeGreaterThanOrEqual(stoppedAt);
+      expect(since).toBeLessThanOrEqual(Date.now());
       expect(['RECONNECTING', 'CONNECTING', 'CONNECT']).toContain(state.health.state);
       expect(await metric(registry, 'nexus_redis_connections_ready')).toBe(0);
       expect(await metric(registry, 'nexus_redis_connections_established')).toBe(0);
@@ -111,7 +116,7 @@ describe.each(servers)('Redis driver against its own %s', () => {
       const back = Promise.all([once(pub, 'ready'), once(sub, 'ready')]);
       await server.start();
       await back;
-      expect(state.health).toMatchObject({ ready: true, state: 'READY' });
+      expect(state.health).toMatchObject({ ready: true, state: 'READY', unreadySince: undefined });
       expect(await metric(registry, 'nexus_redis_connections_ready')).toBe(2);
       expect(await metric(registry, 'nexus_redis_connections_established')).toBe(2);
       expect(await metric(registry, 'nexus_redis_connections_reconnecting')).toBe(0);

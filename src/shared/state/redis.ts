@@ -263,6 +263,19 @@ export function createRedisState(opts: StateOptions): RedisSharedState {
   const status = (c: RedisClient) => c.status.toUpperCase();
 
   let closed = false;
+  // When either connection left the ready state (or was created): cleared once both are ready.
+  let unreadySince: number | undefined = Date.now();
+  const onDown = () => {
+    unreadySince ??= Date.now();
+  };
+  const onUp = () => {
+    if (pub.status === 'ready' && sub.status === 'ready') unreadySince = undefined;
+  };
+  for (const c of [pub, sub]) {
+    c.on('close', onDown);
+    c.on('reconnecting', onDown);
+    c.on('ready', onUp);
+  }
   const health: StateHealth = {
     get state() {
       if (closed) return 'END';
@@ -271,6 +284,12 @@ export function createRedisState(opts: StateOptions): RedisSharedState {
     },
     get ready() {
       return !closed && pub.status === 'ready' && sub.status === 'ready';
+    },
+    get unreadySince() {
+      if (this.ready) return undefined;
+      // A status change without an event seen here still counts from now on.
+      unreadySince ??= Date.now();
+      return unreadySince;
     },
     async ping() {
       // A queued PING would wait for the reconnect: answer at once when not connected.

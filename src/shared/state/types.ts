@@ -43,6 +43,11 @@ export interface StateHealth {
   /** READY, CONNECTING, RECONNECTING, END (the ioredis states), or READY for in-process. */
   readonly state: string;
   readonly ready: boolean;
+  /**
+   * While not ready: when the store stopped being ready (ms since the epoch), so readiness can
+   * tell a short blip from an outage. Undefined while ready.
+   */
+  readonly unreadySince?: number;
   /** Round trip of a PING, in ms. */
   ping(): Promise<number>;
 }
