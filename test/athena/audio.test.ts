@@ -17,13 +17,13 @@ import type { Athena } from '../../src/bots/athena.js';
 import type { ChatMessage, Suggestion } from '../../src/gateway/chat/events.js';
 import { SmsStore } from '../../src/plugins/sms/store.js';
 import { emitAck, newSession, seen, socketFor } from '../chat/helpers.js';
-import { putAgent, putEndpoint, TestAgent } from '../chat/routing-helpers.js';
+import type { TestAgent } from '../chat/routing-helpers.js';
 import { engines } from '../helpers/engines.js';
 import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
 import { createTenant, keyHeaders, type TestTenant } from '../helpers/tenants.js';
 import { type DialogflowCxFake, startDialogflowCxFake } from '../fakes/google/dialogflow-cx.js';
 import { type SpeechFake, startSpeechFake } from '../fakes/google/speech.js';
-import { cmid, eventWhere, FakeRasa, provision, startAthena } from './helpers.js';
+import { botTenant, cmid, eventWhere, FakeRasa, startAthena } from './helpers.js';
 
 const SPEECH_KEY = 'AIzaSy-audio-e2e-key';
 
@@ -68,37 +68,34 @@ describe.each(engines())('voice messages end to end (%s)', (engine) => {
     ({ athena, apiKey: clusterKey } = await startAthena(t, engine, {
       speech: { apiKey: SPEECH_KEY, apiEndpoint: `${speech.host}:${speech.port}` },
     }));
-    tenant = await createTenant(t);
+    ({ tenant, alice } = await botTenant(t, athena, {
+      bots: {
+        rasa: {
+          url: rasa.url,
+          data: {
+            provider: 'Webhook',
+            timeoutMs: 5000,
+            nickname: 'Rasa',
+            languageCode: 'en-US',
+            agentAssist: true,
+          },
+        },
+        cx: {
+          data: {
+            provider: 'DialogflowCX',
+            projectId: 'demo-project',
+            agentId: 'agent-1',
+            apiEndpoint: `${cx.host}:${cx.port}`,
+            plaintext: true,
+            timeoutMs: 5000,
+          },
+          secret: { client_email: 'athena@demo-project.iam.gserviceaccount.com', private_key: 'test-key' },
+        },
+      },
+      endpoints: { web: 'rasa', voice: 'cx' },
+      capacity: 10,
+    }));
     other = await createTenant(t);
-    await provision(t, tenant, 'WebhookTransportTarget-ai-connector', {
-      url: `${athena.url}/athena/v1/agent-assist-chat/messages`,
-    });
-    await provision(t, tenant, 'Bot-rasa', {
-      url: rasa.url,
-      data: {
-        provider: 'Webhook',
-        timeoutMs: 5000,
-        nickname: 'Rasa',
-        languageCode: 'en-US',
-        agentAssist: true,
-      },
-    });
-    await provision(t, tenant, 'Bot-cx', {
-      data: {
-        provider: 'DialogflowCX',
-        projectId: 'demo-project',
-        agentId: 'agent-1',
-        apiEndpoint: `${cx.host}:${cx.port}`,
-        plaintext: true,
-        timeoutMs: 5000,
-      },
-      secret: { client_email: 'athena@demo-project.iam.gserviceaccount.com', private_key: 'test-key' },
-    });
-    await putEndpoint(t, tenant, 'web', { queue: 'support', bot: 'rasa' });
-    await putEndpoint(t, tenant, 'voice', { queue: 'support', bot: 'cx' });
-    await putAgent(t, tenant, 'alice', { name: 'Alice', queues: ['support'], capacity: 10 });
-    alice = await TestAgent.connect(t, tenant, 'alice');
-    await alice.ready();
   }, 60_000);
 
   afterAll(async () => {

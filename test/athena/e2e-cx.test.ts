@@ -11,13 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Athena } from '../../src/bots/athena.js';
 import type { ChatMessage } from '../../src/gateway/chat/events.js';
 import { emitAck, newSession, seen, socketFor } from '../chat/helpers.js';
-import { putAgent, putEndpoint, TestAgent } from '../chat/routing-helpers.js';
+import type { TestAgent } from '../chat/routing-helpers.js';
 import { type DialogflowCxFake, startDialogflowCxFake } from '../fakes/google/dialogflow-cx.js';
 import { toStruct } from '../fakes/google/grpc.js';
 import { engines } from '../helpers/engines.js';
 import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
-import { createTenant, keyHeaders, type TestTenant } from '../helpers/tenants.js';
-import { cmid, eventWhere, provision, startAthena } from './helpers.js';
+import { keyHeaders, type TestTenant } from '../helpers/tenants.js';
+import { botTenant, cmid, eventWhere, startAthena } from './helpers.js';
 
 const GREETING = 'Hi, this is the CX agent. How can I help?';
 const CONNECTING = 'Connecting you to a person.';
@@ -49,27 +49,23 @@ describe.each(engines())('a Dialogflow CX bot end to end, text turns (%s)', (eng
       return { queryResult: { responseMessages: [text(`CX heard "${q.text}"`)] } };
     });
     ({ athena, apiKey: clusterKey } = await startAthena(t, engine));
-    tenant = await createTenant(t);
-    await provision(t, tenant, 'WebhookTransportTarget-ai-connector', {
-      url: `${athena.url}/athena/v1/agent-assist-chat/messages`,
-    });
-    await provision(t, tenant, 'Bot-cx', {
-      data: {
-        provider: 'DialogflowCX',
-        projectId: 'demo-project',
-        agentId: 'agent-1',
-        languageCode: 'en-US',
-        apiEndpoint: `${cx.host}:${cx.port}`,
-        plaintext: true,
-        timeoutMs: 5000,
-        nickname: 'CX',
+    ({ tenant, alice } = await botTenant(t, athena, {
+      bots: {
+        cx: {
+          data: {
+            provider: 'DialogflowCX',
+            projectId: 'demo-project',
+            agentId: 'agent-1',
+            languageCode: 'en-US',
+            apiEndpoint: `${cx.host}:${cx.port}`,
+            plaintext: true,
+            timeoutMs: 5000,
+            nickname: 'CX',
+          },
+          secret: { client_email: 'athena@demo-project.iam.gserviceaccount.com', private_key: 'test-key' },
+        },
       },
-      secret: { client_email: 'athena@demo-project.iam.gserviceaccount.com', private_key: 'test-key' },
-    });
-    await putEndpoint(t, tenant, 'web', { queue: 'support', bot: 'cx' });
-    await putAgent(t, tenant, 'alice', { name: 'Alice', queues: ['support'], capacity: 3 });
-    alice = await TestAgent.connect(t, tenant, 'alice');
-    await alice.ready();
+    }));
   }, 60_000);
 
   afterAll(async () => {

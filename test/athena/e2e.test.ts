@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Athena } from '../../src/bots/athena.js';
 import type { ChatMessage, Suggestion } from '../../src/gateway/chat/events.js';
 import { emitAck, newSession, seen, socketFor } from '../chat/helpers.js';
-import { putAgent, putEndpoint, TestAgent } from '../chat/routing-helpers.js';
+import type { TestAgent } from '../chat/routing-helpers.js';
 import { engines } from '../helpers/engines.js';
 import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
 import { createTenant, keyHeaders, type TestTenant } from '../helpers/tenants.js';
-import { cmid, eventWhere, FakeRasa, provision, startAthena } from './helpers.js';
+import { botTenant, cmid, eventWhere, FakeRasa, startAthena } from './helpers.js';
 
 describe.each(engines())('bot mode and agent assist end to end (%s)', (engine) => {
   let t: TestNexus;
@@ -29,19 +29,14 @@ describe.each(engines())('bot mode and agent assist end to end (%s)', (engine) =
     t = await startNexus({ engine });
     rasa = await FakeRasa.start();
     ({ athena, apiKey: clusterKey } = await startAthena(t, engine));
-    tenant = await createTenant(t);
-    // As the deployment guide registers it: a URL only (the gateway derives the signing key).
-    await provision(t, tenant, 'WebhookTransportTarget-ai-connector', {
-      url: `${athena.url}/athena/v1/agent-assist-chat/messages`,
-    });
-    await provision(t, tenant, 'Bot-rasa', {
-      url: rasa.url,
-      data: { provider: 'Webhook', timeoutMs: 1000, agentAssist: true, nickname: 'Rasa' },
-    });
-    await putEndpoint(t, tenant, 'web', { queue: 'support', bot: 'rasa' });
-    await putAgent(t, tenant, 'alice', { name: 'Alice', queues: ['support'], capacity: 3 });
-    alice = await TestAgent.connect(t, tenant, 'alice');
-    await alice.ready();
+    ({ tenant, alice } = await botTenant(t, athena, {
+      bots: {
+        rasa: {
+          url: rasa.url,
+          data: { provider: 'Webhook', timeoutMs: 1000, agentAssist: true, nickname: 'Rasa' },
+        },
+      },
+    }));
   }, 60_000);
 
   afterAll(async () => {

@@ -8,12 +8,13 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'socket.io-client';
 import { type Athena, createAthena } from '../../src/bots/athena.js';
+import { putAgent, putEndpoint, TestAgent } from '../chat/routing-helpers.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
 import type { Engine } from '../helpers/engines.js';
 import { realEngines } from '../helpers/engines.js';
 import { api, type TestNexus } from '../helpers/nexus.js';
-import { createApiKey, type TestTenant } from '../helpers/tenants.js';
+import { createApiKey, createTenant, type TestTenant } from '../helpers/tenants.js';
 
 export interface RasaCall {
   sender: string;
@@ -144,6 +145,37 @@ export async function provision(
   });
   if (r.status !== 200 && r.status !== 201)
     throw new Error(`${name}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+/**
+ * The e2e suites' tenant: athena registered as its AI connector target (a URL only, as the
+ * deployment guide registers it; the gateway derives the signing key), its `Bot-<name>` services,
+ * its endpoints (each naming a bot, all on queue `support`), and the agent `alice` on `support`,
+ * connected and ready.
+ */
+export async function botTenant(
+  t: TestNexus,
+  athena: Pick<Athena, 'url'>,
+  opts: {
+    /** Bot name → the `Bot-<name>` service body. */
+    bots: Record<string, Record<string, unknown>>;
+    /** Endpoint → the bot it names; default `web` → the first bot. */
+    endpoints?: Record<string, string>;
+    capacity?: number;
+  },
+): Promise<{ tenant: TestTenant; alice: TestAgent }> {
+  const tenant = await createTenant(t);
+  await provision(t, tenant, 'WebhookTransportTarget-ai-connector', {
+    url: `${athena.url}/athena/v1/agent-assist-chat/messages`,
+  });
+  for (const [name, body] of Object.entries(opts.bots)) await provision(t, tenant, `Bot-${name}`, body);
+  const endpoints = opts.endpoints ?? { web: Object.keys(opts.bots)[0] };
+  for (const [endpoint, bot] of Object.entries(endpoints))
+    await putEndpoint(t, tenant, endpoint, { queue: 'support', bot });
+  await putAgent(t, tenant, 'alice', { name: 'Alice', queues: ['support'], capacity: opts.capacity ?? 3 });
+  const alice = await TestAgent.connect(t, tenant, 'alice');
+  await alice.ready();
+  return { tenant, alice };
 }
 
 /** Resolves with the first event (past or future) that satisfies `test`. */

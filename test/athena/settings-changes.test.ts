@@ -21,11 +21,11 @@ import type { ChatMessage } from '../../src/gateway/chat/events.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { emitAck, newSession, seen, socketFor } from '../chat/helpers.js';
-import { putAgent, putEndpoint, TestAgent } from '../chat/routing-helpers.js';
+import type { TestAgent } from '../chat/routing-helpers.js';
 import { engines, realEngines } from '../helpers/engines.js';
 import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
-import { createApiKey, createTenant, type TestTenant } from '../helpers/tenants.js';
-import { cmid, eventWhere, FakeRasa, provision } from './helpers.js';
+import { createApiKey, type TestTenant } from '../helpers/tenants.js';
+import { botTenant, cmid, eventWhere, FakeRasa, provision } from './helpers.js';
 
 type LogLine = Record<string, unknown> & { msg?: string };
 
@@ -115,18 +115,9 @@ describe.each(engines())('athena notices changed bot settings at once (%s)', (en
       }).athena;
       athena = await startAthenaWithNexus(t.nexus, config, log);
     }
-    tenant = await createTenant(t);
-    await provision(t, tenant, 'WebhookTransportTarget-ai-connector', {
-      url: `${athena.url}/athena/v1/agent-assist-chat/messages`,
-    });
-    await provision(t, tenant, 'Bot-rasa', {
-      url: first.url,
-      data: { provider: 'Webhook', timeoutMs: 5000, nickname: 'First' },
-    });
-    await putEndpoint(t, tenant, 'web', { queue: 'support', bot: 'rasa' });
-    await putAgent(t, tenant, 'alice', { name: 'Alice', queues: ['support'], capacity: 3 });
-    alice = await TestAgent.connect(t, tenant, 'alice');
-    await alice.ready();
+    ({ tenant, alice } = await botTenant(t, athena, {
+      bots: { rasa: { url: first.url, data: { provider: 'Webhook', timeoutMs: 5000, nickname: 'First' } } },
+    }));
   }, 60_000);
 
   afterAll(async () => {
