@@ -27,6 +27,22 @@ function apiPage(gateway: string): string {
     </script></body></html>`;
 }
 
+/** What the page sees of the widget's API (web/widget/index.ts); the suite type-checks without web/. */
+interface NexusApi {
+  init(o: { apiKey: string; endpoint: string; customer?: Record<string, string>; launcher?: string }): void;
+  open(): void;
+  close(): void;
+  send(text: string): void;
+  end(): Promise<void>;
+  messages(): Array<{ seq: number }>;
+  readonly isOpen: boolean;
+}
+declare global {
+  interface Window {
+    Nexus: NexusApi;
+  }
+}
+
 type Heard = { seq: number; type: string; from: string; text?: string };
 
 describe.each(engines())('the widget script API in Chromium (%s)', (engine) => {
