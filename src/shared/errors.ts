@@ -372,6 +372,13 @@ export const ERRORS = {
     retryable: true,
     message: 'This node is shutting down; retry against another node.',
   },
+  SUGGESTION_NOT_FOUND: {
+    code: 6006,
+    http: 404,
+    retryable: false,
+    message:
+      'No suggestion with this id was offered to this agent (unknown, or of another conversation, agent or tenant); no feedback was recorded.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorName = keyof typeof ERRORS;

@@ -5,12 +5,13 @@
  * the bot silent after; agent-assist suggestions to the agent only; back to the bot and handed off
  * again; a bot that fails or hangs hands off with a reason. Both engines.
  */
+import { randomUUID } from 'node:crypto';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Athena } from '../../src/bots/athena.js';
 import type { ChatMessage, Suggestion } from '../../src/gateway/chat/events.js';
 import { emitAck, newSession, seen, socketFor } from '../chat/helpers.js';
-import type { TestAgent } from '../chat/routing-helpers.js';
+import { putAgent, TestAgent } from '../chat/routing-helpers.js';
 import { engines } from '../helpers/engines.js';
 import { api, startNexus, type TestNexus } from '../helpers/nexus.js';
 import { createTenant, keyHeaders, type TestTenant } from '../helpers/tenants.js';
@@ -36,6 +37,8 @@ describe.each(engines())('bot mode and agent assist end to end (%s)', (engine) =
           data: { provider: 'Webhook', timeoutMs: 1000, agentAssist: true, nickname: 'Rasa' },
         },
       },
+      // Every test's conversation stays with alice.
+      capacity: 10,
     }));
   }, 60_000);
 
@@ -186,6 +189,89 @@ describe.each(engines())('bot mode and agent assist end to end (%s)', (engine) =
     await alice.until(
       () => alice.assigned.filter((x) => x.conversation.id === id).length > n,
       'the second handoff',
+    );
+  });
+
+  it('records used, edited and dismissed on the suggestions an agent was offered, and refuses any other id', async () => {
+    const { session, s } = await customer();
+    const id = session.conversationId;
+    rasa.script = () => ({ body: [{ custom: { handoff: { reason: 'straight to a person' } } }] });
+    await say(s, 'I need a person');
+    await alice.until(() => alice.assigned.find((x) => x.conversation.id === id), 'the conversation');
+
+    // Another service suggests three replies; each reaches alice's console.
+    const offered: Suggestion[] = [];
+    const onSuggestion = (x: Suggestion) => {
+      if (x.conversationId === id) offered.push(x);
+    };
+    alice.socket.on('suggestion', onSuggestion);
+    const posted = await api(t.url, 'POST', `/nexus/v3/interactions/${id}/suggestions`, {
+      headers: keyHeaders(clusterKey, tenant.ccid),
+      json: {
+        suggestions: [{ text: 'Use me' }, { text: 'Edit me', confidence: 0.4 }, { text: 'Dismiss me' }],
+        source: 'crm',
+      },
+    });
+    expect(posted.status, JSON.stringify(posted.body)).toBe(200);
+    const ids = (posted.body.data.suggestions as Suggestion[]).map((x) => x.id);
+    await eventWhere<Suggestion>(alice.socket, 'suggestion', () => offered.length === 3, 10_000, offered);
+    alice.socket.off('suggestion', onSuggestion);
+    expect(offered.map((x) => x.id)).toEqual(ids);
+    const [used, edited, dismissed] = ids;
+
+    const rows = async () =>
+      (
+        await t.nexus.db.query(
+          `SELECT suggestion_id, agent_id, action, text FROM suggestion_feedback
+            WHERE suggestion_id = ANY($1::text[]) OR ccid <> $2 ORDER BY created_at, action`,
+          [ids, tenant.ccid],
+        )
+      ).rows;
+    const all = async () =>
+      (await t.nexus.db.query('SELECT count(*)::int AS n FROM suggestion_feedback')).rows[0].n as number;
+    const before = await all();
+
+    // Refused, each with its stable code, and nothing stored: an id never offered (well-formed or
+    // not), an edit without its text, and another agent's or another tenant's feedback on alice's.
+    const refused = async (agent: TestAgent, payload: Record<string, unknown>, name: string) => {
+      const a = await agent.ack('suggestion.feedback', payload);
+      expect(a, JSON.stringify(payload)).toMatchObject({ ok: false, error: { name } });
+    };
+    await refused(alice, { suggestionId: randomUUID(), action: 'used' }, 'SUGGESTION_NOT_FOUND');
+    await refused(alice, { suggestionId: 's-1', action: 'dismissed' }, 'SUGGESTION_NOT_FOUND');
+    await refused(alice, { suggestionId: edited, action: 'edited' }, 'VALIDATION_FAILED');
+    await putAgent(t, tenant, 'bob', { name: 'Bob', queues: ['elsewhere'], capacity: 1 });
+    const bob = await TestAgent.connect(t, tenant, 'bob');
+    const other = await createTenant(t);
+    await putAgent(t, other, 'alice', { name: 'Alice too', queues: ['support'], capacity: 1 });
+    const otherAlice = await TestAgent.connect(t, other, 'alice');
+    try {
+      await refused(bob, { suggestionId: used, action: 'used' }, 'SUGGESTION_NOT_FOUND');
+      await refused(otherAlice, { suggestionId: used, action: 'used' }, 'SUGGESTION_NOT_FOUND');
+    } finally {
+      bob.close();
+      otherAlice.close();
+    }
+    expect(await all()).toBe(before);
+    expect(await rows()).toEqual([]);
+
+    // alice's feedback on each is recorded, the edit with the text she sent.
+    for (const p of [
+      { suggestionId: used, action: 'used' },
+      { suggestionId: edited, action: 'edited', text: 'Edited: I can help with that' },
+      { suggestionId: dismissed, action: 'dismissed' },
+    ]) {
+      const a = await alice.ack('suggestion.feedback', p);
+      expect(a, JSON.stringify(p)).toEqual({ ok: true });
+    }
+    const recorded = await rows();
+    expect(recorded).toHaveLength(3);
+    expect(recorded).toEqual(
+      expect.arrayContaining([
+        { suggestion_id: used, agent_id: 'alice', action: 'used', text: null },
+        { suggestion_id: edited, agent_id: 'alice', action: 'edited', text: 'Edited: I can help with that' },
+        { suggestion_id: dismissed, agent_id: 'alice', action: 'dismissed', text: null },
+      ]),
     );
   });
 

@@ -414,16 +414,18 @@ describe.each(engines())('routing on %s engines', (engine) => {
     expect(rows.rows[0].n).toBe(1);
   });
 
-  it('records suggestion feedback and refuses bad agent payloads with error acks', async () => {
+  it('refuses feedback on a suggestion never offered, and bad agent payloads, with error acks', async () => {
     const tenant = await tenantOn('fb');
     const kim = await agent(tenant, 'kim', ['fb'], 1);
-    expect(await kim.ack('suggestion.feedback', { suggestionId: 's-1', action: 'used' })).toEqual({
-      ok: true,
+    // Feedback on offered suggestions is recorded: test/athena/e2e.test.ts.
+    expect(await kim.ack('suggestion.feedback', { suggestionId: 's-1', action: 'used' })).toMatchObject({
+      ok: false,
+      error: { name: 'SUGGESTION_NOT_FOUND' },
     });
     const rows = await t.nexus.db.query('SELECT agent_id, action FROM suggestion_feedback WHERE ccid = $1', [
       tenant.ccid,
     ]);
-    expect(rows.rows).toEqual([{ agent_id: 'kim', action: 'used' }]);
+    expect(rows.rows).toEqual([]);
     for (const [event, payload] of [
       ['suggestion.feedback', { suggestionId: 's-1', action: 'loved' }],
       ['conversation.transfer', { conversationId: 'not-a-uuid', queue: 'q' }],

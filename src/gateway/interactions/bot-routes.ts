@@ -9,7 +9,9 @@
  *   notice agents see; alone it is taken while the conversation is not done (agent assist too).
  * - `POST /nexus/v3/interactions/{id}/suggestions` — agent-assist suggestions, to the `suggestion`
  *   socket event of the agents of the conversation only; never stored as a message, never sent to
- *   a customer. Refused with NO_AGENT_OWNER unless an agent owns the conversation.
+ *   a customer. Refused with NO_AGENT_OWNER unless an agent owns the conversation. Each is kept
+ *   (table `suggestions`) with the agent it was offered to, so that agent's `suggestion.feedback`
+ *   can be checked against it (SUGGESTION_NOT_FOUND for any other id).
  * - `GET /nexus/v3/ai/bots/{name}` — a tenant's `Bot-<name>` service; the secret only for a
  *   credential granted `nexus:ai:*` (or a cluster key).
  * - `GET /nexus/v3/ai/connector` — where the tenant's AI connector target points and the key its
@@ -238,6 +240,27 @@ export function botRoutes(router: Router, deps: GatewayDeps): void {
         ...(body.source ? { source: body.source } : {}),
         createdAt,
       }));
+      // Kept as offered, to the agent who owns the conversation: the agent's feedback names one.
+      await deps.db.query(
+        `INSERT INTO suggestions (id, ccid, conversation_id, agent_id, text, content, confidence, source, created_at)
+         SELECT s.id, $1, $2, $3, s.text, s.content, s.confidence, $4, $5
+           FROM jsonb_to_recordset($6::jsonb) AS s(id uuid, text text, content jsonb, confidence real)`,
+        [
+          ccid,
+          c.id,
+          c.agentId,
+          body.source ?? null,
+          createdAt,
+          JSON.stringify(
+            suggestions.map((s) => ({
+              id: s.id,
+              text: s.text,
+              content: s.content ?? null,
+              confidence: s.confidence ?? null,
+            })),
+          ),
+        ],
+      );
       // The agent namespace only: the customer's sockets are never in these rooms.
       for (const s of suggestions) await deps.chat.notifier.notifyConversation(c.id, 'suggestion', s);
       return { data: { suggestions } };

@@ -8,6 +8,7 @@ import type { Database } from '../../shared/db/pool.js';
 import { AppError } from '../../shared/errors.js';
 import type { AgentStore } from '../agents/store.js';
 import type { ConversationState } from '../chat/events.js';
+import { isUuid } from '../chat/store.js';
 import type { AgentActions, AgentIdentity, Conversation } from '../chat/types.js';
 import { agentQueues } from './agent-view.js';
 import type { Routing } from './router.js';
@@ -111,11 +112,22 @@ export function createAgentActions(deps: {
     },
 
     async suggestionFeedback(who, p) {
-      await deps.db.query(
-        `INSERT INTO suggestion_feedback (id, ccid, agent_id, suggestion_id, action, text)
-         VALUES ($1, $2, $3, $4, $5, $6)`,
-        [randomUUID(), who.ccid, who.agentId, p.suggestionId, p.action, p.text ?? null],
-      );
+      if (p.action === 'edited' && !p.text)
+        throw new AppError('VALIDATION_FAILED', 'text: an edited suggestion needs the edited text', {
+          field: 'text',
+        });
+      // Only a suggestion offered to this agent, in its tenant (bot-routes.ts keeps them): checked
+      // in the statement that records it, so a refusal stores nothing.
+      const r = isUuid(p.suggestionId)
+        ? await deps.db.query(
+            `INSERT INTO suggestion_feedback (id, ccid, agent_id, suggestion_id, action, text)
+             SELECT $1, $2, $3, s.id::text, $5, $6 FROM suggestions s
+              WHERE s.id = $4::uuid AND s.ccid = $2 AND s.agent_id = $3`,
+            [randomUUID(), who.ccid, who.agentId, p.suggestionId, p.action, p.text ?? null],
+          )
+        : undefined;
+      if (!r?.rowCount)
+        throw new AppError('SUGGESTION_NOT_FOUND', undefined, { suggestionId: p.suggestionId });
     },
 
     async canWrite(who, c) {
