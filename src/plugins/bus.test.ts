@@ -8,19 +8,16 @@ import { Outbox } from './outbox/outbox.js';
 import type { BusEvent } from './types.js';
 
 const log = createLogger({ level: 'silent' });
-const ev = (
-  type: BusEvent['type'],
-  ccid = 'cc1',
-  channelType: BusEvent['channelType'] = 'chat',
-): BusEvent => ({
-  id: `${type}-${ccid}`,
-  type,
-  ccid,
-  channelType,
-  conversationId: 'c1',
-  timestamp: new Date().toISOString(),
-  data: {},
-});
+const ev = (type: BusEvent['type'], ccid = 'cc1', channelType: BusEvent['channelType'] = 'chat'): BusEvent =>
+  ({
+    id: `${type}-${ccid}`,
+    type,
+    ccid,
+    channelType,
+    conversationId: 'c1',
+    timestamp: new Date().toISOString(),
+    data: {},
+  }) as BusEvent;
 
 describe('bus filters', () => {
   it('match by type, tenant and channel type', () => {

@@ -6,18 +6,29 @@
  * - live ones (`subscribe`): called after the commit, best effort, each isolated from the others
  *   (a throwing or hanging subscriber cannot hold up the publisher or its peers).
  *
- * Subscribers filter by event type, tenant and channel type.
+ * Subscribers filter by event type, tenant and channel type. Plugins declare theirs
+ * (`definePlugin({ …, subscribe })`), checked at load by `subscriptionProblems`.
  */
+import { z } from 'zod';
 import type { Queryable } from '../shared/db/pool.js';
 import type { Logger } from '../shared/logger.js';
 import { counter, type Registry } from '../shared/metrics.js';
 import type { Outbox, OutboxItem } from './outbox/outbox.js';
-import type { BusEvent } from './types.js';
+import {
+  BUS_EVENT_TYPES,
+  type BusEvent,
+  type BusEventType,
+  CHANNEL_TYPES,
+  type ChannelType,
+  type Subscription,
+} from './types.js';
 
 export interface EventFilter {
-  types?: BusEvent['type'][];
+  types?: BusEventType[];
   ccid?: string;
-  channelTypes?: NonNullable<BusEvent['channelType']>[];
+  /** Any of these tenants. */
+  ccids?: string[];
+  channelTypes?: ChannelType[];
 }
 
 export type Planner = (event: BusEvent, q: Queryable) => OutboxItem[] | Promise<OutboxItem[]>;
@@ -32,8 +43,45 @@ interface Sub<T> {
 export function matches(filter: EventFilter, e: BusEvent): boolean {
   if (filter.types && !filter.types.includes(e.type)) return false;
   if (filter.ccid && filter.ccid !== e.ccid) return false;
+  if (filter.ccids && !filter.ccids.includes(e.ccid)) return false;
   if (filter.channelTypes && (!e.channelType || !filter.channelTypes.includes(e.channelType))) return false;
   return true;
+}
+
+const subscriptionSchema = z
+  .object({
+    events: z
+      .array(z.enum(BUS_EVENT_TYPES as [BusEventType, ...BusEventType[]]))
+      .nonempty()
+      .optional(),
+    tenants: z.array(z.string().min(1)).nonempty().optional(),
+    channelTypes: z
+      .array(z.enum(CHANNEL_TYPES as [ChannelType, ...ChannelType[]]))
+      .nonempty()
+      .optional(),
+  })
+  .strict();
+
+/**
+ * What is wrong with a plugin's `subscribe`, one message per problem (none: it is fine or absent).
+ * Only `webhook` plugins receive bus events; an empty list would silence the plugin for good, so
+ * it is refused rather than taken to mean everything.
+ */
+export function subscriptionProblems(kind: unknown, subscribe: unknown): string[] {
+  if (subscribe === undefined) return [];
+  if (kind !== 'webhook') return [`subscribe: only webhook plugins receive bus events, not ${String(kind)}`];
+  const r = subscriptionSchema.safeParse(subscribe);
+  if (r.success) return [];
+  return r.error.issues.map((i) => `subscribe${i.path.map((p) => `.${p}`).join('')}: ${i.message}`);
+}
+
+/** The bus filter of a (checked) subscription. */
+export function subscriptionFilter(s: Subscription | undefined): EventFilter {
+  return {
+    ...(s?.events ? { types: s.events } : {}),
+    ...(s?.tenants ? { ccids: s.tenants } : {}),
+    ...(s?.channelTypes ? { channelTypes: s.channelTypes } : {}),
+  };
 }
 
 export class EventBus {

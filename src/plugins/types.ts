@@ -2,6 +2,9 @@
  * The small interfaces of the plugin kinds, named by role, and the canonical shapes they exchange.
  * Richer content degrades to text in one shared place (`toPlainText`), so a provider needs only `send`.
  */
+import type { z } from 'zod';
+import type { ChatMessage, ConversationState, ConversationSummary } from '../gateway/chat/events.js';
+import type { PluginKind } from './sdk.js';
 
 export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'failed' | 'undelivered';
 
@@ -122,21 +125,89 @@ export interface EmailProvider {
   parseInbound?(req: InboundRequest): Promise<InboundEvent[]>;
 }
 
-/** A conversation event as it travels on the bus and to webhooks. */
-export interface BusEvent {
+/** The interaction an `interaction.started` / `interaction.finished` event is about (the webhooks' entity). */
+export interface InteractionEntity {
   id: string;
-  type:
-    | 'message.created'
-    | 'conversation.created'
-    | 'conversation.state-changed'
-    | 'delivery.receipt'
-    | 'interaction.started'
-    | 'interaction.finished';
+  mediaType: 'chat' | 'email';
+  interactionSubtype: string;
+  /** `/nexus/v3/interactions/<id>`; the interaction webhooks prefix it with the gateway's public URL. */
+  selfUri: string;
+}
+
+/** A conversation as events carry it (the widget's custom data included, for plugins). */
+export type BusConversation = ConversationSummary & { userData?: Record<string, string> };
+
+/**
+ * The bus's event map: each event type and what its `data` holds. Producers may add fields; these
+ * are the ones every event of the type carries.
+ */
+export interface BusEventMap {
+  /** A message committed to a conversation. */
+  'message.created': { message: ChatMessage };
+  /** A conversation opened (a chat session, an inbound SMS, …). */
+  'conversation.created': { conversation: BusConversation };
+  /** Its state, queue or agent changed; `previous` is what they were. */
+  'conversation.state-changed': {
+    conversation: BusConversation;
+    previous: { state: ConversationState; queue?: string; agentId?: string };
+  };
+  /**
+   * An outbound SMS or email moved to a new delivery state; with the provider's id
+   * (`providerMessageId`), ours (`messageId`) and the `error` where known.
+   */
+  'delivery.receipt': { state: DeliveryState };
+  /** The interaction was submitted to a queue (once per conversation): the webhooks' `STARTED`. */
+  'interaction.started': { entity: InteractionEntity; conversation: BusConversation };
+  /** The interaction is done (once per conversation): the webhooks' `FINISHED`. */
+  'interaction.finished': { entity: InteractionEntity; conversation: BusConversation };
+}
+
+export type BusEventType = keyof BusEventMap;
+export const BUS_EVENT_TYPES: readonly BusEventType[] = [
+  'message.created',
+  'conversation.created',
+  'conversation.state-changed',
+  'delivery.receipt',
+  'interaction.started',
+  'interaction.finished',
+];
+export type ChannelType = 'chat' | 'sms' | 'email';
+export const CHANNEL_TYPES: readonly ChannelType[] = ['chat', 'sms', 'email'];
+
+/** One event of type `T` as it travels on the bus and to webhooks. */
+export interface BusEventOf<T extends BusEventType> {
+  id: string;
+  type: T;
   ccid: string;
   conversationId?: string;
-  channelType?: 'chat' | 'sms' | 'email';
+  channelType?: ChannelType;
   timestamp: string;
-  data: Record<string, unknown>;
+  data: BusEventMap[T] & Record<string, unknown>;
+}
+
+/** Any bus event: `switch (event.type)` narrows `data` to its type's. */
+export type BusEvent = { [T in BusEventType]: BusEventOf<T> }[BusEventType];
+
+/**
+ * Which bus events a `webhook` plugin receives: those that match every field given (a field left
+ * out matches everything). Checked when the plugin loads; a bad one stops the start.
+ */
+export interface Subscription {
+  /** Event types, e.g. `['interaction.started', 'interaction.finished']`. */
+  events?: BusEventType[];
+  /** Tenants (ccids): the plugin serves only these, even where another tenant provisions it. */
+  tenants?: string[];
+  /** Channel types; an event without one (a campaign's receipt may have none) matches no list. */
+  channelTypes?: ChannelType[];
+}
+
+declare module './sdk.js' {
+  // Declared here, with the bus's types, so that sdk.ts stays the authors' surface: a plugin's
+  // definition may name its subscription (`definePlugin({ …, subscribe: { events: […] } })`).
+  interface PluginDefinition<K extends PluginKind = PluginKind, S extends z.ZodTypeAny = z.ZodTypeAny> {
+    /** `webhook` plugins only: the events it receives (default: every event of its tenants). */
+    readonly subscribe?: Subscription;
+  }
 }
 
 export interface WebhookTarget {

@@ -6,7 +6,7 @@
  */
 import type { Server } from 'socket.io';
 import type { NexusConfig } from '../../shared/config.js';
-import type { Database } from '../../shared/db/pool.js';
+import type { Database, Queryable } from '../../shared/db/pool.js';
 import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { counter, gauge, histogram, type Registry } from '../../shared/metrics.js';
@@ -30,6 +30,21 @@ import type {
 import { type CommittedMessage, GroupCommitWriter, type TxHook } from './writer.js';
 
 export type * from './types.js';
+
+/**
+ * Runs inside the transaction that creates a conversation or changes its state, with the events
+ * the listeners hear after the commit (the very same objects): the plugin bus writes the outbox
+ * rows of deliveries that must not be lost there, so they exist exactly when their cause does.
+ */
+export type ConversationTxHook = (q: Queryable, events: ConversationEvent[]) => Promise<void>;
+
+type StateChanged = Extract<ConversationEvent, { type: 'conversation.state-changed' }>;
+
+const stateChangedEvent = (before: Conversation, after: Conversation): StateChanged => ({
+  type: 'conversation.state-changed',
+  conversation: after,
+  previous: { state: before.state, queue: before.queue, agentId: before.agentId },
+});
 export { ChatTokens } from './tokens.js';
 
 export interface ChatServiceDeps {
@@ -61,6 +76,9 @@ export class ChatService {
   private readonly writer: GroupCommitWriter;
   private readonly realtime: Realtime;
   private readonly listeners = new Set<ConversationListener>();
+  private readonly conversationHooks: ConversationTxHook[] = [];
+  /** State changes recorded in someone else's transaction, by their `after`, until announced. */
+  private readonly recorded = new WeakMap<Conversation, StateChanged>();
   private router: ConversationRouter | undefined;
   private actions: AgentActions | undefined;
   private customerSeenHook: ((conversationId: string) => void) | undefined;
@@ -174,17 +192,38 @@ export class ChatService {
     return this.writer.addTxHook(hook);
   }
 
+  /** Runs inside every transaction that creates a conversation or changes its state. */
+  addConversationTxHook(hook: ConversationTxHook): () => void {
+    this.conversationHooks.push(hook);
+    return () => {
+      const i = this.conversationHooks.indexOf(hook);
+      if (i >= 0) this.conversationHooks.splice(i, 1);
+    };
+  }
+
+  private async inTx(q: Queryable, events: ConversationEvent[]): Promise<void> {
+    for (const hook of this.conversationHooks) await hook(q, events);
+  }
+
   // ---- conversations ----
 
   async createConversation(input: NewConversation): Promise<Conversation> {
-    const conversation = await this.store.createConversation(input);
-    this.emit({ type: 'conversation.created', conversation });
+    let event!: ConversationEvent;
+    const conversation = await this.store.createConversation(input, (q, conversation) => {
+      event = { type: 'conversation.created', conversation };
+      return this.inTx(q, [event]);
+    });
+    this.emit(event);
     return conversation;
   }
 
   /** A Chat v3 session: a new conversation, its customer participant and a client token. */
   async createSession(input: NewConversation): Promise<ChatSession> {
-    const { conversation, session } = await this.store.createSession(input);
+    let event!: ConversationEvent;
+    const { conversation, session } = await this.store.createSession(input, (q, conversation) => {
+      event = { type: 'conversation.created', conversation };
+      return this.inTx(q, [event]);
+    });
     const clientToken = await this.tokens.signClientToken({
       sessionId: session.id,
       participantId: session.participant_id,
@@ -192,7 +231,7 @@ export class ChatService {
       conversationId: conversation.id,
       ccid: conversation.ccid,
     });
-    this.emit({ type: 'conversation.created', conversation });
+    this.emit(event);
     if (this.router) {
       // A routing failure leaves the conversation queued; the customer still has a session.
       await this.router
@@ -241,29 +280,39 @@ export class ChatService {
    * Returns undefined when the conversation does not exist or `ifState` did not match.
    */
   async setState(conversationId: string, change: StateChange): Promise<Conversation | undefined> {
-    const r = await this.store.setState(conversationId, change);
-    if (!r) return undefined;
-    const { before, after } = r;
-    this.emit({
-      type: 'conversation.state-changed',
-      conversation: after,
-      previous: { state: before.state, queue: before.queue, agentId: before.agentId },
+    let event!: StateChanged;
+    const r = await this.store.setState(conversationId, change, (q, before, after) => {
+      event = stateChangedEvent(before, after);
+      return this.inTx(q, [event]);
     });
+    if (!r) return undefined;
+    const { after } = r;
+    this.emit(event);
     await this.realtime.notifyConversation(after.id, 'conversation.updated', { conversation: after });
     return after;
   }
 
   /**
-   * For a state change committed by someone else's SQL (routing's capacity-safe assignment):
-   * emits `conversation.state-changed` to the listeners. Sending `conversation.updated` to the
-   * agents is the caller's choice (`notifier.notifyConversation`).
+   * For a state change committed by someone else's SQL (routing's capacity-safe assignment): call
+   * inside that transaction, before its commit. The conversation tx hooks run with the event that
+   * `announceStateChange(before, after)` emits after the commit (found by `after`).
+   */
+  async recordStateChange(q: Queryable, before: Conversation, after: Conversation): Promise<void> {
+    const event = stateChangedEvent(before, after);
+    await this.inTx(q, [event]);
+    this.recorded.set(after, event);
+  }
+
+  /**
+   * After the commit of a state change made by someone else's SQL: emits its
+   * `conversation.state-changed` to the listeners (the one `recordStateChange` recorded, if it
+   * did). Sending `conversation.updated` to the agents is the caller's choice
+   * (`notifier.notifyConversation`).
    */
   announceStateChange(before: Conversation, after: Conversation): void {
-    this.emit({
-      type: 'conversation.state-changed',
-      conversation: after,
-      previous: { state: before.state, queue: before.queue, agentId: before.agentId },
-    });
+    const event = this.recorded.get(after) ?? stateChangedEvent(before, after);
+    this.recorded.delete(after);
+    this.emit(event);
   }
 
   /**

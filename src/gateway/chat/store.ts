@@ -157,6 +157,30 @@ export interface AppendOutcome {
   moved: string;
 }
 
+/** Runs inside the transaction that creates a conversation. */
+export type CreatedHook = (q: Queryable, conversation: Conversation) => Promise<void>;
+/** Runs inside the transaction that changes a conversation. */
+export type ChangedHook = (q: Queryable, before: Conversation, after: Conversation) => Promise<void>;
+
+async function insertConversation(q: Queryable, c: NewConversation): Promise<Conversation> {
+  const r = await q.query<ConversationRow>(
+    `INSERT INTO conversations (id, ccid, channel, endpoint, state, queue, customer, user_data, contact_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+    [
+      randomUUID(),
+      c.ccid,
+      c.channel ?? 'chat',
+      c.endpoint ?? '',
+      c.state ?? 'queued',
+      c.queue ?? null,
+      JSON.stringify(c.customer ?? {}),
+      JSON.stringify(c.userData ?? {}),
+      c.contactId ?? null,
+    ],
+  );
+  return toConversation(r.rows[0]);
+}
+
 export interface SessionRow {
   id: string;
   conversation_id: string;
@@ -171,24 +195,14 @@ export interface SessionRow {
 export class ChatStore {
   constructor(private readonly db: Queryable & { tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> }) {}
 
-  async createConversation(c: NewConversation): Promise<Conversation> {
+  /** A conversation; `within` runs in its transaction (the bus's durable subscribers). */
+  async createConversation(c: NewConversation, within?: CreatedHook): Promise<Conversation> {
     try {
-      const r = await this.db.query<ConversationRow>(
-        `INSERT INTO conversations (id, ccid, channel, endpoint, state, queue, customer, user_data, contact_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
-        [
-          randomUUID(),
-          c.ccid,
-          c.channel ?? 'chat',
-          c.endpoint ?? '',
-          c.state ?? 'queued',
-          c.queue ?? null,
-          JSON.stringify(c.customer ?? {}),
-          JSON.stringify(c.userData ?? {}),
-          c.contactId ?? null,
-        ],
-      );
-      return toConversation(r.rows[0]);
+      return await this.db.tx(async (q) => {
+        const conversation = await insertConversation(q, c);
+        await within?.(q, conversation);
+        return conversation;
+      });
     } catch (err) {
       if ((err as { code?: string }).code === '23503')
         throw new AppError('TENANT_NOT_FOUND', undefined, undefined, { cause: err });
@@ -197,30 +211,19 @@ export class ChatStore {
   }
 
   /** A consumer chat session and its conversation, in one transaction. */
-  async createSession(c: NewConversation): Promise<{ conversation: Conversation; session: SessionRow }> {
+  async createSession(
+    c: NewConversation,
+    within?: CreatedHook,
+  ): Promise<{ conversation: Conversation; session: SessionRow }> {
     try {
       return await this.db.tx(async (q) => {
-        const conv = await q.query<ConversationRow>(
-          `INSERT INTO conversations (id, ccid, channel, endpoint, state, queue, customer, user_data, contact_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
-          [
-            randomUUID(),
-            c.ccid,
-            c.channel ?? 'chat',
-            c.endpoint ?? '',
-            c.state ?? 'queued',
-            c.queue ?? null,
-            JSON.stringify(c.customer ?? {}),
-            JSON.stringify(c.userData ?? {}),
-            c.contactId ?? null,
-          ],
-        );
-        const conversation = toConversation(conv.rows[0]);
+        const conversation = await insertConversation(q, c);
         const s = await q.query<SessionRow>(
           `INSERT INTO chat_sessions (id, conversation_id, ccid, participant_id, transport_id, nickname)
            VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
           [randomUUID(), conversation.id, c.ccid, randomUUID(), randomUUID(), c.customer?.nickname ?? null],
         );
+        await within?.(q, conversation);
         return { conversation, session: s.rows[0] };
       });
     } catch (err) {
@@ -281,6 +284,7 @@ export class ChatStore {
   async setState(
     conversationId: string,
     change: StateChange,
+    within?: ChangedHook,
   ): Promise<{ before: Conversation; after: Conversation } | undefined> {
     if (!isUuid(conversationId)) return undefined;
     return this.db.tx(async (q) => {
@@ -304,7 +308,9 @@ export class ChatStore {
         `UPDATE conversations SET ${sets.join(', ')} WHERE id = $1 RETURNING *`,
         params,
       );
-      return { before, after: toConversation(r.rows[0]) };
+      const after = toConversation(r.rows[0]);
+      await within?.(q, before, after);
+      return { before, after };
     });
   }
 }

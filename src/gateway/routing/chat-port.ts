@@ -20,6 +20,7 @@ export function chatPort(chat: ChatService, db: Database, log: Logger): ChatPort
         throw err;
       }
     },
+    recordStateChange: (q, before, after) => chat.recordStateChange(q, before, after),
     async stateChanged(before: Conversation, after: Conversation) {
       chat.announceStateChange(before, after);
       await chat.notifier.notifyConversation(after.id, 'conversation.updated', {

@@ -241,7 +241,13 @@ export class Routing {
     // without room does not hold up the others nor cost a transaction per waiting conversation.
     const skip: string[] = [];
     while (!this.closed) {
-      const r = await this.retrying(() => this.db.tx((q) => this.assignOne(q, ccid, skip)));
+      const r = await this.retrying(() =>
+        this.db.tx(async (q) => {
+          const one = await this.assignOne(q, ccid, skip);
+          if (typeof one === 'object') await this.port.recordStateChange?.(q, one.before, one.after);
+          return one;
+        }),
+      );
       if (r === 'none') return;
       if (typeof r === 'string') skip.push(r);
       else {
@@ -360,6 +366,12 @@ export class Routing {
     }
   }
 
+  /** A change made in `q`'s transaction, recorded there for the plugin bus (its durable deliveries). */
+  private async recorded<T extends Change>(q: Queryable, change: T): Promise<T> {
+    await this.port.recordStateChange?.(q, change.before, change.after);
+    return change;
+  }
+
   // ---- transitions -------------------------------------------------------------------------
 
   /**
@@ -375,15 +387,21 @@ export class Routing {
     // An endpoint nobody provisioned queues on a queue of its own name, so nothing is lost.
     const queue = endpoint?.queue ?? conversation.queue ?? (conversation.endpoint || DEFAULT_QUEUE);
     const state: ConversationState = endpoint?.bot ? 'bot' : 'queued';
-    const r = await this.db.query<ConversationRow>(
-      `UPDATE conversations SET contact_id = $2, queue = $3, state = $4,
-         queued_at = CASE WHEN $4 = 'queued' THEN now() ELSE queued_at END, updated_at = now()
-       WHERE id = $1 AND state IN ('bot', 'queued') AND agent_id IS NULL
-       RETURNING *`,
-      [id, contact.id, queue, state],
-    );
-    if (!r.rows[0]) return;
-    const after = toConversation(r.rows[0]);
+    const after = await this.db.tx(async (q) => {
+      const r = await q.query<ConversationRow>(
+        `UPDATE conversations SET contact_id = $2, queue = $3, state = $4,
+           queued_at = CASE WHEN $4 = 'queued' THEN now() ELSE queued_at END, updated_at = now()
+         WHERE id = $1 AND state IN ('bot', 'queued') AND agent_id IS NULL
+         RETURNING *`,
+        [id, contact.id, queue, state],
+      );
+      if (!r.rows[0]) return undefined;
+      const a = toConversation(r.rows[0]);
+      if (a.state !== conversation.state || a.queue !== conversation.queue)
+        await this.port.recordStateChange?.(q, conversation, a);
+      return a;
+    });
+    if (!after) return;
     this.metrics?.transitions.inc({ to: state });
     if (after.state !== conversation.state || after.queue !== conversation.queue) {
       await this.port.stateChanged(conversation, after);
@@ -429,7 +447,7 @@ export class Routing {
         `UPDATE conversations SET state = 'asynchold', updated_at = now() WHERE id = $1 RETURNING *`,
         [id],
       );
-      return { before: toConversation(row), after: toConversation(r.rows[0]) };
+      return this.recorded(q, { before: toConversation(row), after: toConversation(r.rows[0]) });
     });
     if (!change) return;
     this.metrics?.transitions.inc({ to: 'asynchold' });
@@ -478,16 +496,16 @@ export class Routing {
                WHERE id = $1 RETURNING *`,
               [id],
             );
-            return { before, after: toConversation(r.rows[0]), same: true };
+            return this.recorded(q, { before, after: toConversation(r.rows[0]), same: true });
           } catch (err) {
             if (!(err instanceof AppError)) throw err;
           }
         }
-        return {
+        return this.recorded(q, {
           before,
           after: await this.requeue(q, id, cur.queue ?? DEFAULT_QUEUE, { customerSeen: true }),
           same: false,
-        };
+        });
       }),
     );
     if (!change) return;
@@ -536,18 +554,19 @@ export class Routing {
         if (opts.fromAgent !== undefined && (row.agent_id !== opts.fromAgent || row.state === 'queued')) {
           throw new AppError('NOT_ASSIGNED_AGENT');
         }
-        if ('queue' in target) return { before, after: await this.requeue(q, id, target.queue) };
+        if ('queue' in target)
+          return this.recorded(q, { before, after: await this.requeue(q, id, target.queue) });
         if ('bot' in target) {
           const r = await q.query<ConversationRow>(
             `UPDATE conversations SET state = 'bot', agent_id = NULL, queued_at = NULL, updated_at = now()
              WHERE id = $1 RETURNING *`,
             [id],
           );
-          return { before, after: toConversation(r.rows[0]) };
+          return this.recorded(q, { before, after: toConversation(r.rows[0]) });
         }
         if (row.agent_id === target.agentId && row.state === 'assigned') return { before, after: before };
         await this.lockAgentWithRoom(q, ccid, target.agentId, opts.requireReady ?? true);
-        return { before, after: await this.giveTo(q, id, ccid, target.agentId) };
+        return this.recorded(q, { before, after: await this.giveTo(q, id, ccid, target.agentId) });
       }),
     );
     const { before, after } = change;
@@ -593,7 +612,7 @@ export class Routing {
         `UPDATE conversations SET state = 'done', done_at = now(), updated_at = now() WHERE id = $1 RETURNING *`,
         [id],
       );
-      return { before: toConversation(row), after: toConversation(r.rows[0]) };
+      return this.recorded(q, { before: toConversation(row), after: toConversation(r.rows[0]) });
     });
     const { before, after } = change;
     if (!after) return before;
@@ -616,10 +635,12 @@ export class Routing {
       );
       const changes: Change[] = [];
       for (const row of held.rows) {
-        changes.push({
-          before: toConversation(row),
-          after: await this.requeue(q, row.id, row.queue ?? DEFAULT_QUEUE),
-        });
+        changes.push(
+          await this.recorded(q, {
+            before: toConversation(row),
+            after: await this.requeue(q, row.id, row.queue ?? DEFAULT_QUEUE),
+          }),
+        );
       }
       const deleted = await this.opts.agents.delete(ccid, agentId, q);
       return { deleted, changes };

@@ -1,4 +1,5 @@
 /** What the router needs from the chat capability, and what it tells the rest of the gateway. */
+import type { Queryable } from '../../shared/db/pool.js';
 import type { ChatMessage } from '../chat/events.js';
 import type { AgentNotifier, Conversation, NewMessage } from '../chat/types.js';
 
@@ -9,6 +10,12 @@ export interface ChatPort {
   transcript(conversationId: string, afterSeq?: number): Promise<ChatMessage[]>;
   /** Appends a message through chat's write path (stored, sequenced, fanned out). */
   append(conversationId: string, message: NewMessage): Promise<unknown>;
+  /**
+   * Inside the transaction of a state change, before its commit: the plugin bus writes the
+   * deliveries it causes (interaction webhooks) in that same transaction. Without it (a port
+   * with no bus), `stateChanged` alone announces the change.
+   */
+  recordStateChange?(q: Queryable, before: Conversation, after: Conversation): Promise<void>;
   /** Tells chat's listeners (plugin bus, sockets) about a state change the router committed. */
   stateChanged(before: Conversation, after: Conversation): Promise<void>;
   /** Ends the customer's chat sessions of a conversation marked Done. */

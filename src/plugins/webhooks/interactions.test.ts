@@ -1,68 +1,77 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { ConversationSummary } from '../../gateway/chat/events.js';
-import { startFakeServer } from '../testing.js';
-import { runPlugin } from '../testing.js';
+import type { Conversation } from '../../gateway/chat/types.js';
+import { entityOf, lifecycleOf } from '../chat-bridge.js';
+import { runPlugin, startFakeServer } from '../testing.js';
 import type { BusEvent } from '../types.js';
-import { entityOf, eventsPayload, interactionWebhook, notificationOf, traceIdOf } from './interactions.js';
+import { eventsPayload, interactionWebhook, notificationOf, traceIdOf, withBase } from './interactions.js';
 
-const conversation = (over: Partial<ConversationSummary> = {}): ConversationSummary => ({
+const conversation = (over: Partial<Conversation> = {}): Conversation => ({
   id: '5a1e2b0c-9d8e-4f00-8a11-0123456789ab',
   ccid: 't',
   state: 'queued',
   channel: 'chat',
   endpoint: 'web',
   customer: {},
+  userData: {},
   lastSeq: 1,
   createdAt: '2026-01-01T00:00:00.000Z',
   updatedAt: '2026-01-01T00:00:00.000Z',
   ...over,
 });
 
-const event = (type: BusEvent['type'], data: Record<string, unknown>): BusEvent => ({
-  id: '0f9e8d7c-6b5a-4321-9876-fedcba987654',
-  type,
-  ccid: 't',
-  timestamp: '2026-01-01T00:00:00.000Z',
-  data,
-});
+const event = (type: BusEvent['type'], data: Record<string, unknown>): BusEvent =>
+  ({
+    id: '0f9e8d7c-6b5a-4321-9876-fedcba987654',
+    type,
+    ccid: 't',
+    timestamp: '2026-01-01T00:00:00.000Z',
+    data,
+  }) as BusEvent;
 
-describe('which conversation events are notifications', () => {
-  it('STARTED when created queued or handed over by a bot; FINISHED once when done', () => {
-    const created = (state: ConversationSummary['state']) =>
-      notificationOf(event('conversation.created', { conversation: conversation({ state }) }));
-    expect(created('queued')).toBe('STARTED');
-    expect(created('assigned')).toBe('STARTED');
+describe('which conversation events start and finish an interaction', () => {
+  it('started when created queued or handed over by a bot; finished once when done', () => {
+    const created = (state: Conversation['state']) =>
+      lifecycleOf({ type: 'conversation.created', conversation: conversation({ state }) });
+    expect(created('queued')).toBe('started');
+    expect(created('assigned')).toBe('started');
     expect(created('bot')).toBeUndefined();
-    const changed = (from: string, to: ConversationSummary['state']) =>
-      notificationOf(
-        event('conversation.state-changed', {
-          conversation: conversation({ state: to }),
-          previous: { state: from },
-        }),
-      );
-    expect(changed('bot', 'queued')).toBe('STARTED');
+    const changed = (from: Conversation['state'], to: Conversation['state']) =>
+      lifecycleOf({
+        type: 'conversation.state-changed',
+        conversation: conversation({ state: to }),
+        previous: { state: from },
+      });
+    expect(changed('bot', 'queued')).toBe('started');
     expect(changed('queued', 'assigned')).toBeUndefined();
     expect(changed('assigned', 'asynchold')).toBeUndefined();
-    expect(changed('assigned', 'done')).toBe('FINISHED');
+    expect(changed('assigned', 'done')).toBe('finished');
+    expect(changed('bot', 'done')).toBe('finished');
     expect(changed('done', 'done')).toBeUndefined();
-    expect(notificationOf(event('message.created', {}))).toBeUndefined();
   });
 
-  it('the entity: mediaType, subtype, selfUri', () => {
+  it('only the interaction events are notifications', () => {
+    expect(notificationOf(event('interaction.started', {}))).toBe('STARTED');
+    expect(notificationOf(event('interaction.finished', {}))).toBe('FINISHED');
+    for (const type of ['conversation.created', 'conversation.state-changed', 'message.created'] as const)
+      expect(notificationOf(event(type, { conversation: conversation({ state: 'done' }) }))).toBeUndefined();
+  });
+
+  it('the entity: mediaType, subtype, selfUri on the public URL', () => {
     const c = conversation({ channel: 'sms' });
-    expect(entityOf(c, 'https://nexus.example.com')).toEqual({
+    expect(withBase(entityOf(c), 'https://nexus.example.com')).toEqual({
       id: c.id,
       mediaType: 'chat',
       interactionSubtype: 'SMS',
       selfUri: `https://nexus.example.com/nexus/v3/interactions/${c.id}`,
     });
-    expect(entityOf(conversation({ channel: 'email' }), '').mediaType).toBe('email');
+    expect(entityOf(c).selfUri).toBe(`/nexus/v3/interactions/${c.id}`);
+    expect(entityOf(conversation({ channel: 'email' })).mediaType).toBe('email');
   });
 });
 
 describe('the EventsPayload and its delivery', () => {
-  const started = event('interaction.started', { entity: entityOf(conversation(), '') });
+  const started = event('interaction.started', { entity: entityOf(conversation()) });
 
   it('has the documented shape and a trace id stable across retries', () => {
     expect(eventsPayload(started)).toEqual({

@@ -6,30 +6,26 @@
  *   { operationId, data: { entities: [ { event, entity: { id, mediaType, interactionSubtype, selfUri } } ] } }
  *
  * signed with `X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body>`, with `X-B3-TraceId`. The
- * notifications are planned inside the transaction that publishes the conversation event and go
- * through the outbox, in order per conversation and target, retried until the receiver answers 200.
+ * notifications are the bus's `interaction.started` and `interaction.finished` events (published
+ * once per conversation, see chat-bridge.ts), planned inside the transaction of the change that
+ * causes them and delivered through the outbox, in order per conversation and target, retried
+ * until the receiver answers 200.
  */
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
-import type { ConversationSummary } from '../../gateway/chat/events.js';
 import type { GatewayDeps } from '../../gateway/deps.js';
 import type { Queryable } from '../../shared/db/pool.js';
 import type { Router } from '../../shared/http/router.js';
 import type { OutboxItem } from '../outbox/outbox.js';
 import { definePlugin, secret } from '../sdk.js';
-import { type BusEvent, PluginError } from '../types.js';
+import { type BusEvent, type InteractionEntity, PluginError } from '../types.js';
+
+export type { InteractionEntity } from '../types.js';
 
 export const SERVICE_PREFIX = 'InteractionWebhook-';
 export const INTERACTION_WEBHOOK_KIND = 'interaction-webhook';
 /** With the backoff capped at 5 minutes, about two hours of trying before the dead letter. */
 export const MAX_ATTEMPTS = 30;
-
-export interface InteractionEntity {
-  id: string;
-  mediaType: 'chat' | 'email';
-  interactionSubtype: string;
-  selfUri: string;
-}
 
 export function eventsPayload(e: BusEvent): Record<string, unknown> {
   return {
@@ -86,59 +82,38 @@ export const interactionWebhook = definePlugin({
   },
 });
 
-/** Which notification a conversation event is, if any. */
+/** Which notification a bus event is, if any. */
 export function notificationOf(e: BusEvent): 'STARTED' | 'FINISHED' | undefined {
-  const c = e.data.conversation as ConversationSummary | undefined;
-  if (!c) return undefined;
-  const queued = (s: string | undefined) => s === 'queued' || s === 'assigned' || s === 'asynchold';
-  if (e.type === 'conversation.created') {
-    return queued(c.state) ? 'STARTED' : undefined;
-  }
-  if (e.type === 'conversation.state-changed') {
-    const previous = (e.data.previous as { state?: string } | undefined)?.state;
-    if (c.state === 'done' && previous !== 'done') return 'FINISHED';
-    // A bot conversation is submitted to a queue when the bot hands it over.
-    if (previous === 'bot' && queued(c.state)) return 'STARTED';
-  }
+  if (e.type === 'interaction.started') return 'STARTED';
+  if (e.type === 'interaction.finished') return 'FINISHED';
   return undefined;
 }
 
-export function entityOf(c: ConversationSummary, base: string): InteractionEntity {
-  return {
-    id: c.id,
-    mediaType: c.channel === 'email' ? 'email' : 'chat',
-    interactionSubtype: c.channel === 'sms' ? 'SMS' : 'InboundNew',
-    selfUri: `${base}/nexus/v3/interactions/${c.id}`,
-  };
+/** The entity with its `selfUri` on the gateway's public URL (`nexus.fqdn`). */
+export function withBase(entity: InteractionEntity, base: string): InteractionEntity {
+  return /^https?:\/\//i.test(entity.selfUri) ? entity : { ...entity, selfUri: `${base}${entity.selfUri}` };
 }
 
 /** Plans the notifications of one event for the tenant's webhooks (inside the producing transaction). */
 export async function planNotifications(e: BusEvent, q: Queryable, base: string): Promise<OutboxItem[]> {
   const which = notificationOf(e);
-  if (!which) return [];
+  if (!which || (e.type !== 'interaction.started' && e.type !== 'interaction.finished')) return [];
   const r = await q.query<{ name: string }>(
     "SELECT name FROM services WHERE ccid = $1 AND starts_with(name, 'InteractionWebhook-') ORDER BY name",
     [e.ccid],
   );
   if (r.rows.length === 0) return [];
-  const c = e.data.conversation as ConversationSummary;
-  const notification: BusEvent = {
-    id: e.id,
-    type: which === 'STARTED' ? 'interaction.started' : 'interaction.finished',
-    ccid: e.ccid,
-    conversationId: c.id,
-    channelType: c.channel,
-    timestamp: e.timestamp,
-    data: { entity: entityOf(c, base) },
-  };
+  const entity = withBase(e.data.entity, base);
+  // What the webhook is sent: the entity only (the conversation's details stay in the gateway).
+  const notification = { ...e, data: { entity } };
   return r.rows.map(({ name }) => ({
     ccid: e.ccid,
-    orderingKey: `iwh:${name}:${c.id}`,
+    orderingKey: `iwh:${name}:${entity.id}`,
     kind: INTERACTION_WEBHOOK_KIND,
     target: name,
     payload: notification as unknown as Record<string, unknown>,
     // One STARTED and one FINISHED per conversation and webhook, whatever republishes the event.
-    dedupeKey: `iwh:${e.ccid}:${name}:${c.id}:${which}`,
+    dedupeKey: `iwh:${e.ccid}:${name}:${entity.id}:${which}`,
     maxAttempts: MAX_ATTEMPTS,
   }));
 }
@@ -148,10 +123,8 @@ export function interactionWebhookRoutes(_router: Router, deps: GatewayDeps): vo
   const f = deps.config.fqdn.trim().replace(/\/+$/, '');
   const base = !f ? '' : /^https?:\/\//i.test(f) ? f : `https://${f}`;
   deps.plugins.onStart((rt) => {
-    rt.bus.plan(
-      'interaction-webhooks',
-      { types: ['conversation.created', 'conversation.state-changed'] },
-      (e, q) => planNotifications(e, q, base),
+    rt.bus.plan('interaction-webhooks', { types: ['interaction.started', 'interaction.finished'] }, (e, q) =>
+      planNotifications(e, q, base),
     );
     rt.outbox.handle(INTERACTION_WEBHOOK_KIND, async (row) => {
       const target = await rt.host.instance(row.ccid, row.target, 'webhook');

@@ -41,14 +41,15 @@ describe('a webhook transport target', () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  const event: BusEvent = {
+  // What the AI connector is sent: the planner's own shape (transport-target.ts), not a chat message.
+  const event = {
     id: 'e1',
     type: 'message.created',
     ccid: 'tenant-1',
     conversationId: 'c1',
     timestamp: new Date(0).toISOString(),
     data: { text: 'héllo' },
-  };
+  } as unknown as BusEvent;
 
   it('signs the exact bytes it sends and names the tenant and a trace id', async () => {
     status = 200;
