@@ -13,7 +13,7 @@ import { agentToken, putAgent, putEndpoint } from '../chat/routing-helpers.js';
 import { engines } from '../helpers/engines.js';
 import { startNexus, type TestNexus } from '../helpers/nexus.js';
 import { createTenant, type TestTenant } from '../helpers/tenants.js';
-import { changed, type RowCounts, rowCounts } from './state.js';
+import { changed, type Snapshot, snapshot } from './state.js';
 
 const RUNS_PER_ROUTE = 10;
 
@@ -171,7 +171,7 @@ describe.each(engines())('every REST route under random and malformed input on %
       }
     };
 
-    let counts: RowCounts = await rowCounts(t.nexus.db);
+    let state: Snapshot = await snapshot(t.nexus.db);
     let requests = 0;
     const statuses = new Map<number, number>();
     for (const route of t.nexus.router.list()) {
@@ -202,15 +202,15 @@ describe.each(engines())('every REST route under random and malformed input on %
             statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
             const what = `${method} ${route.pattern} → ${url.slice(0, 300)} [${cred}, ${b.kind}] = ${res.status} ${raw.slice(0, 300)}`;
             expect(res.status, what).toBeLessThan(500);
-            const after = await rowCounts(t.nexus.db);
+            const after = await snapshot(t.nexus.db);
             if (res.status >= 400) {
-              expect(changed(counts, after), what).toEqual([]);
+              expect(changed(state, after), what).toEqual([]);
               if (route.pattern.startsWith('/nexus/') && res.headers.get('content-type')?.includes('json')) {
                 const code = JSON.parse(raw)?.status?.code;
                 expect(typeof code === 'number' && code > 0, what).toBe(true);
               }
             }
-            counts = after;
+            state = after;
           },
         ),
         { numRuns: RUNS_PER_ROUTE, endOnFailure: true },

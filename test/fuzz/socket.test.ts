@@ -16,7 +16,7 @@ import { agentToken, putAgent, putEndpoint, TestAgent } from '../chat/routing-he
 import { engines } from '../helpers/engines.js';
 import { startNexus, type TestNexus } from '../helpers/nexus.js';
 import { createTenant, type TestTenant } from '../helpers/tenants.js';
-import { changed, type RowCounts, rowCounts } from './state.js';
+import { changed, type Snapshot, snapshot } from './state.js';
 
 const RUNS = 250;
 const CONSUMER_EVENTS = ['message.send', 'typing', 'resume'];
@@ -189,7 +189,7 @@ describe.each(engines())('every socket event under random and malformed payloads
   const payload = () => fc.oneof(fc.anything({ maxDepth: 3 }), shaped(), fc.constant(undefined));
 
   /**
-   * With `withAck`, every event asks for an ack and the row counts are compared around each
+   * With `withAck`, every event asks for an ack and the tables (rows and content) are compared around each
    * refused one. Without, events are fire-and-forget (nothing to attribute a row to): the checks
    * are that the connection and the process survive them.
    */
@@ -247,7 +247,7 @@ describe.each(engines())('every socket event under random and malformed payloads
             socket.emit(event, ...(p === undefined ? [] : [p]), ...extra);
             return;
           }
-          const before: RowCounts = await rowCounts(t.nexus.db);
+          const before: Snapshot = await snapshot(t.nexus.db);
           let ack: any;
           try {
             ack = await socket.timeout(10_000).emitWithAck(event, ...(p === undefined ? [] : [p]), ...extra);
@@ -258,7 +258,7 @@ describe.each(engines())('every socket event under random and malformed payloads
           }
           acks++;
           expect(typeof ack === 'object' && ack !== null && typeof ack.ok === 'boolean', what).toBe(true);
-          const after = await rowCounts(t.nexus.db);
+          const after = await snapshot(t.nexus.db);
           if (ack.ok) ok++;
           else {
             expect(typeof ack.error?.code, what).toBe('number');
