@@ -21,6 +21,7 @@ import {
   type RedisForm,
   startPostgres,
   startRedis,
+  subscriptions,
 } from './servers.js';
 
 const OUTAGE_MS = 6000;
@@ -80,6 +81,9 @@ export function redisOutageSuite(forms: RedisForm[]): void {
         expect(await metric(n, 'nexus_redis_connections_reconnecting')).toBe(0);
         expect((await healthState(n)).state).toBe('green');
       }
+      const adapterChannels = `${dep.env.NEXUS_REDIS_KEY_PREFIX}socket.io*`;
+      const subscribed = await subscriptions(redis, adapterChannels);
+      expect(subscribed).toBeGreaterThan(0);
 
       const stopAt = Date.now();
       await redis.stop();
@@ -135,6 +139,15 @@ export function redisOutageSuite(forms: RedisForm[]): void {
           async () => (await metric(n, 'nexus_redis_connections_reconnecting')) === 0,
         );
       }
+      // Green says the connections are ready; the adapters' subscriptions are redone after that
+      // (on the cluster, one subscriber connection per master, each with its TLS handshake). A
+      // message published in between reaches the other node's sockets only with the next message
+      // of its conversation (the gap is filled from the database then), so the last round waits
+      // for every subscription to be back.
+      await until(
+        'the adapters subscribed again',
+        async () => (await subscriptions(redis, adapterChannels)) >= subscribed,
+      );
 
       const after = await round('after');
       const all = [before, during, more, after].flatMap((r) => [...r.customer, ...r.agent]);

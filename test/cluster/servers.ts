@@ -5,10 +5,11 @@
  * Standalone Redis and the cluster come from test/helpers/redis-server.ts.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import {
   freePort,
@@ -246,4 +247,33 @@ export async function startRedis(form: RedisForm): Promise<RedisDeployment> {
     cleanup();
     throw err;
   }
+}
+
+/**
+ * How many subscriptions the Redis servers of a deployment hold on channels matching `pattern`
+ * (classic and sharded, every subscriber counted): a test can see the socket.io adapters of its
+ * nodes subscribed again after an outage.
+ */
+export async function subscriptions(redis: RedisDeployment, pattern: string): Promise<number> {
+  const ca = redis.env.NEXUS_REDIS_TLS_CA_FILE;
+  let total = 0;
+  for (const url of redis.env.NEXUS_REDIS_NODES.split(',')) {
+    const r = new Redis(url, { lazyConnect: true, ...(ca ? { tls: { ca: readFileSync(ca) } } : {}) });
+    try {
+      await r.connect();
+      const classic = (await r.call('PUBSUB', 'CHANNELS', pattern)) as string[];
+      if (classic.length) {
+        const counts = (await r.call('PUBSUB', 'NUMSUB', ...classic)) as Array<string | number>;
+        for (let i = 1; i < counts.length; i += 2) total += Number(counts[i]);
+      }
+      // A shard channel lives on the master owning its slot, the node that lists it.
+      for (const channel of (await r.call('PUBSUB', 'SHARDCHANNELS', pattern)) as string[]) {
+        const counts = (await r.call('PUBSUB', 'SHARDNUMSUB', channel)) as Array<string | number>;
+        total += Number(counts[1]);
+      }
+    } finally {
+      r.disconnect();
+    }
+  }
+  return total;
 }
