@@ -1,11 +1,13 @@
 /**
  * Several nodes in every form the deployment guide supports: two gateway processes on standalone
  * Redis, on a 3-master Redis Cluster (the sharded socket.io adapter), on Redis over TLS (a
- * certificate made by the test, verified by the gateway), and on PostgreSQL over SSL. For each:
- * the agent's console is on node B, the customer opens the chat on node A, the router assigns it
- * across nodes, and both write at once: every acked message reaches both sides once, in order.
+ * certificate made by the test, verified by the gateway), on the cluster over TLS, and on
+ * PostgreSQL over SSL. For each: the agent's console is on node B, the customer opens the chat on
+ * node A, the router assigns it across nodes, and both write at once: every acked message reaches
+ * both sides once, in order.
  * The API key's rate limit is one bucket shared by both nodes.
  */
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { untilDisconnected } from '../chat/routing-helpers.js';
@@ -27,6 +29,7 @@ const FORMS: Array<{ name: string; redis: RedisForm; pgSsl: boolean }> = [
   { name: 'standalone Redis', redis: 'standalone', pgSsl: false },
   { name: 'Redis Cluster (3 masters)', redis: 'cluster', pgSsl: false },
   { name: 'Redis over TLS', redis: 'tls', pgSsl: false },
+  { name: 'Redis Cluster over TLS', redis: 'cluster-tls', pgSsl: false },
   { name: 'PostgreSQL over SSL', redis: 'standalone', pgSsl: true },
 ];
 
@@ -83,13 +86,14 @@ describe.runIf(clusterToolsAvailable()).each(FORMS)(
         expect(customer.received.map((m) => m.seq)).toEqual(
           [...customer.received.map((m) => m.seq)].sort((x, y) => x - y),
         );
-        if (form === 'cluster') {
+        if (form === 'cluster' || form === 'cluster-tls') {
           // The sharded adapter: socket.io's channels are shard channels, spread over the masters.
           const pattern = `${dep.env.NEXUS_REDIS_KEY_PREFIX}socket.io*`;
           let sharded = 0;
           let classic = 0;
           for (const url of redis.env.NEXUS_REDIS_NODES.split(',')) {
-            const r = new Redis(url);
+            const ca = redis.env.NEXUS_REDIS_TLS_CA_FILE;
+            const r = new Redis(url, ca ? { tls: { ca: readFileSync(ca) } } : {});
             try {
               sharded += ((await r.call('PUBSUB', 'SHARDCHANNELS', pattern)) as string[]).length;
               classic += ((await r.call('PUBSUB', 'CHANNELS', pattern)) as string[]).length;
