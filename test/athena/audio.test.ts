@@ -223,6 +223,43 @@ describe.each(engines())('voice messages end to end (%s)', (engine) => {
     expect(notice?.text).toBe('transcript: i lost my card');
   });
 
+  it('a voice message longer than a minute is transcribed by streaming, and the bot answers it', async () => {
+    const { id, s } = await customer('web');
+    rasa.script = (c) => ({ body: [{ text: `You said: ${c.message}` }] });
+    // Two minutes of 8 kHz speech (the words, then silence): past what one Recognize takes.
+    const samples = Buffer.alloc(2 * 60 * 8000 * 2);
+    samples.write('I want to change the delivery address of my order');
+    const file = wav('', 8000);
+    file.writeUInt32LE(36 + samples.length, 4);
+    file.writeUInt32LE(samples.length, 40);
+    const url = await storeMedia(tenant, Buffer.concat([file, samples]), 'audio/wav');
+    const recognised = speech.recognizeRequests.length;
+    const streams = speech.streams.length;
+    const sent = await sendVoice(s, { url, mediaType: 'audio/wav' });
+
+    await botMessage(s, 'You said: I want to change the delivery address of my order');
+    expect(rasa.calls.find((c) => c.sender === id)?.message).toBe(
+      'I want to change the delivery address of my order',
+    );
+    // One stream carried it all, the samples without the WAV header; no synchronous call was made.
+    expect(speech.recognizeRequests.length).toBe(recognised);
+    expect(speech.streams.length).toBe(streams + 1);
+    const [config, ...audio] = speech.streams.at(-1)!;
+    expect(config.streamingConfig.config).toMatchObject({
+      encoding: 'LINEAR16',
+      sampleRateHertz: 8000,
+      languageCode: 'en-US',
+    });
+    expect(Buffer.concat(audio.map((m) => Buffer.from(m.audioContent))).equals(samples)).toBe(true);
+    const notice = (await messages(id)).find((m) => m.type === 'Notice' && m.text?.startsWith('transcript:'));
+    expect(notice).toMatchObject({
+      text: 'transcript: I want to change the delivery address of my order',
+      visibility: 'agents',
+      content: { messageId: sent.id },
+    });
+    expect(await state(id)).toBe('bot');
+  });
+
   it("audio that cannot be fetched, or another tenant's file, hands off with a reason and reaches no bot", async () => {
     const cases = [
       {

@@ -6,7 +6,10 @@
  * Its "recognition" reads the audio bytes as UTF-8 text, so a test says what was spoken by what it
  * sends. Streaming answers an interim result after each audio chunk (when `interimResults` is set)
  * and one final result when the client half-closes. Audio whose text is `silence` recognises
- * nothing (no results), as Google answers for audio without speech.
+ * nothing (no results), as Google answers for audio without speech; zero bytes are silence, so a
+ * long message of a few words is the words and zeros. It keeps Google's limits where the config
+ * says how long the audio plays (LINEAR16, MULAW): a minute per Recognize ("Sync input too
+ * long"), 25 KB per stream request, about five minutes per stream.
  */
 import * as grpc from '@grpc/grpc-js';
 import { type GrpcFake, loadService, startGrpcServer } from './grpc.js';
@@ -30,8 +33,21 @@ function checkConfig(config: any): string | undefined {
   return undefined;
 }
 
+/** Seconds of audio, where the config says how long it plays (raw PCM, µ-law), as Google reckons. */
+function seconds(config: any, bytes: number): number | undefined {
+  const rate = config?.sampleRateHertz;
+  const width = config?.encoding === 'LINEAR16' ? 2 : config?.encoding === 'MULAW' ? 1 : undefined;
+  return rate && width ? bytes / (width * rate) : undefined;
+}
+
+/** Google's limits: a minute of audio in one Recognize, 25 KB per stream request, ~5 minutes a stream. */
+const SYNC_SECONDS = 60;
+const STREAM_REQUEST_BYTES = 25 * 1024;
+const STREAM_SECONDS = 305;
+
 function recognise(audio: Buffer): any[] {
-  const text = audio.toString('utf8');
+  // Zero bytes are digital silence (how a test makes a long message of a few words).
+  const text = Buffer.from(audio.filter((b) => b !== 0)).toString('utf8');
   if (!text || text === 'silence') return [];
   return [{ alternatives: [{ transcript: text, confidence: 0.92 }], languageCode: 'en-us' }];
 }
@@ -71,6 +87,12 @@ export async function startSpeechFake(apiKey: string): Promise<SpeechFake> {
       if (bad) return cb({ code: grpc.status.INVALID_ARGUMENT, details: bad });
       if (call.request.audio?.audioSource !== 'content')
         return cb({ code: grpc.status.INVALID_ARGUMENT, details: 'audio.content is required' });
+      if ((seconds(call.request.config, call.request.audio.content.length) ?? 0) > SYNC_SECONDS)
+        return cb({
+          code: grpc.status.INVALID_ARGUMENT,
+          details:
+            "Sync input too long. For audio longer than 1 min use LongRunningRecognize with a 'uri' parameter.",
+        });
       cb(null, {
         results: recognise(Buffer.from(call.request.audio.content)),
         totalBilledTime: { seconds: '1' },
@@ -111,7 +133,23 @@ export async function startSpeechFake(apiKey: string): Promise<SpeechFake> {
           });
           return;
         }
-        chunks.push(Buffer.from(msg.audioContent));
+        const chunk = Buffer.from(msg.audioContent);
+        chunks.push(chunk);
+        const total = chunks.reduce((n, c) => n + c.length, 0);
+        const refusal =
+          chunk.length > STREAM_REQUEST_BYTES
+            ? { code: grpc.status.INVALID_ARGUMENT, details: 'Request audio can be a maximum of 25 KB.' }
+            : (seconds(config.config, total) ?? 0) > STREAM_SECONDS
+              ? {
+                  code: grpc.status.OUT_OF_RANGE,
+                  details: `Exceeded maximum allowed stream duration of ${STREAM_SECONDS} seconds.`,
+                }
+              : undefined;
+        if (refusal) {
+          failed = true;
+          call.emit('error', refusal);
+          return;
+        }
         if (config.interimResults) {
           const soFar = recognise(Buffer.concat(chunks));
           if (soFar.length)
