@@ -201,3 +201,56 @@ describe('third-party plugin modules', () => {
     );
   });
 });
+
+describe('plugin subscriptions', () => {
+  const webhook = (subscribe: unknown) =>
+    ({
+      name: 'subscriber',
+      kind: 'webhook',
+      version: '1.0.0',
+      config: z.object({}).passthrough(),
+      subscribe,
+      create: () => ({ deliver: async () => undefined }),
+    }) as never;
+
+  it('are typed on the definition and become the filter the host delivers by', () => {
+    const def = definePlugin({
+      name: 'typed-subscriber',
+      kind: 'webhook',
+      version: '1.0.0',
+      config: z.object({}).passthrough(),
+      subscribe: { events: ['interaction.started'], tenants: ['cc1'], channelTypes: ['chat', 'sms'] },
+      create: () => ({ deliver: async () => undefined }),
+    });
+    definePlugin({
+      ...def,
+      name: 'mistyped-subscriber',
+      // @ts-expect-error: not an event type of the bus
+      subscribe: { events: ['message.sent'] },
+    });
+    const { h } = host({ send: async () => undefined });
+    h.register(def);
+    expect(h.subscriptionOf('Plugin-typed-subscriber')).toEqual({
+      types: ['interaction.started'],
+      ccids: ['cc1'],
+      channelTypes: ['chat', 'sms'],
+    });
+    h.register(webhook(undefined));
+    expect(h.subscriptionOf('Plugin-subscriber')).toEqual({});
+  });
+
+  it('a bad one is refused at registration with what is wrong', () => {
+    const refused = (subscribe: unknown) => () =>
+      host({ send: async () => undefined }).h.register(webhook(subscribe));
+    expect(refused({ events: ['message.sent'] })).toThrow(/subscribe\.events\.0: Invalid enum value/);
+    expect(refused({ events: [] })).toThrow(/subscribe\.events: Array must contain at least 1/);
+    expect(refused({ tenants: [''] })).toThrow(/subscribe\.tenants\.0/);
+    expect(refused({ channelTypes: ['fax'] })).toThrow(/subscribe\.channelTypes\.0: Invalid enum value/);
+    expect(refused({ tenant: 'cc1' })).toThrow(/subscribe: Unrecognized key\(s\) in object: 'tenant'/);
+    expect(refused('everything')).toThrow(/subscribe: Expected object, received string/);
+    const sms = { ...(webhook({ events: ['message.created'] }) as object), kind: 'sms' };
+    expect(() => host({ send: async () => undefined }).h.register(sms as never)).toThrow(
+      /subscribe: only webhook plugins receive bus events, not sms/,
+    );
+  });
+});

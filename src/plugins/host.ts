@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import type { Logger } from '../shared/logger.js';
 import { counter, gauge, histogram, type Registry } from '../shared/metrics.js';
 import type { KeyValueStore } from '../shared/state/types.js';
+import { type EventFilter, subscriptionFilter, subscriptionProblems } from './bus.js';
 import { createHttpClient } from './http-client.js';
 import {
   type KindImplementations,
@@ -68,6 +69,7 @@ export async function loadPluginModules(specs: string, cwd = process.cwd()): Pro
     }
     const def = mod.default ?? mod.plugin;
     const problems = pluginProblems(def);
+    if (!problems.length) problems.push(...subscriptionProblems(def.kind, def.subscribe));
     if (problems.length)
       throw new Error(`plugin module "${spec}" is not a valid plugin: ${problems.join('; ')}`);
     out.push(def);
@@ -133,6 +135,7 @@ export class PluginHost {
   /** Registers a definition; a duplicate name is a start-up error. */
   register(def: PluginDefinition): void {
     const problems = pluginProblems(def);
+    if (!problems.length) problems.push(...subscriptionProblems(def.kind, def.subscribe));
     if (problems.length)
       throw new Error(`invalid plugin ${String((def as any)?.name)}: ${problems.join('; ')}`);
     if (this.defs.has(def.name)) throw new Error(`plugin ${def.name} is registered twice`);
@@ -161,6 +164,11 @@ export class PluginHost {
       [...m.entries()].find(([k]) => k.endsWith('-') && key(serviceName).startsWith(k))?.[1];
     const name = (kind && find(this.kindBindings, (s) => `${kind}:${s}`)) || find(this.bindings, (s) => s);
     return name ? this.defs.get(name) : undefined;
+  }
+
+  /** The bus events the plugin serving a webhook service receives (its `subscribe`). */
+  subscriptionOf(serviceName: string): EventFilter {
+    return subscriptionFilter(this.definitionFor(serviceName, 'webhook')?.subscribe);
   }
 
   list(): Array<{ name: string; kind: PluginKind; version: string }> {

@@ -1,7 +1,8 @@
 /**
  * Third-party webhook plugins: a plugin of kind `webhook` loaded from `nexus.plugins.modules` and
- * provisioned for a tenant as the service `Plugin-<name>` receives every bus event of that tenant
- * (messages, conversation changes, delivery receipts) through the outbox: planned in the event's
+ * provisioned for a tenant as the service `Plugin-<name>` receives the bus events of that tenant
+ * its subscription matches (`subscribe`: event types, tenants, channel types; by default every
+ * event: messages, conversation changes, interactions, delivery receipts) through the outbox: planned in the event's
  * transaction, in order per conversation, retried with backoff, dead-lettered, re-drivable. A
  * plugin that throws or hangs only delays its own deliveries (the host's timeout and circuit
  * breaker bound each call); the chat never waits for it.
@@ -10,6 +11,7 @@ import type { GatewayDeps } from '../../gateway/deps.js';
 import type { Queryable } from '../../shared/db/pool.js';
 import type { Router } from '../../shared/http/router.js';
 import type { Unsubscribe } from '../../shared/state/types.js';
+import { matches } from '../bus.js';
 import type { PluginHost } from '../host.js';
 import type { BusEvent } from '../types.js';
 
@@ -62,13 +64,16 @@ export function pluginWebhookRoutes(_router: Router, deps: GatewayDeps): void {
   deps.plugins.onStart((rt) => {
     rt.bus.plan('plugin-webhooks', {}, async (e: BusEvent, q: Queryable) => {
       const names = await tenants.names(e.ccid, q);
-      return names.map((name) => ({
-        ccid: e.ccid,
-        orderingKey: `plugin:${name}:${e.conversationId ?? e.ccid}`,
-        kind: PLUGIN_WEBHOOK_KIND,
-        target: name,
-        payload: e as unknown as Record<string, unknown>,
-      }));
+      // Only the events each plugin subscribed to: others never reach it, not even to be ignored.
+      return names
+        .filter((name) => matches(rt.host.subscriptionOf(name), e))
+        .map((name) => ({
+          ccid: e.ccid,
+          orderingKey: `plugin:${name}:${e.conversationId ?? e.ccid}`,
+          kind: PLUGIN_WEBHOOK_KIND,
+          target: name,
+          payload: e as unknown as Record<string, unknown>,
+        }));
     });
     rt.outbox.handle(PLUGIN_WEBHOOK_KIND, async (row) => {
       const target = await rt.host.instance(row.ccid, row.target, 'webhook');
