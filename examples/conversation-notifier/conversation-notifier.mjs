@@ -62,18 +62,19 @@ export default definePlugin({
   },
 });
 
-/** The line to post for an event, or nothing. */
+/**
+ * The line to post for an event, or nothing.
+ * @param {import('nexus-gateway/sdk').BusEvent} event
+ * @returns {string | undefined}
+ */
 export function describe(event) {
+  // Narrowing on the type gives `data` its shape: these two events carry the conversation.
+  if (event.type !== 'conversation.created' && event.type !== 'conversation.state-changed') return undefined;
   const c = event.data.conversation;
-  if (!c) return undefined;
   const who = c.customer?.nickname ?? c.customer?.email ?? c.customer?.phone ?? 'a customer';
   if (event.type === 'conversation.created')
     return `New ${c.channel} conversation with ${who} (${c.state}${c.queue ? `, queue ${c.queue}` : ''}) ${c.id}`;
-  if (
-    event.type === 'conversation.state-changed' &&
-    c.state === 'done' &&
-    event.data.previous?.state !== 'done'
-  )
+  if (c.state === 'done' && event.data.previous?.state !== 'done')
     return `Conversation with ${who} is done ${c.id}`;
   return undefined;
 }
