@@ -275,6 +275,26 @@ describe.each(engines())('bot mode and agent assist end to end (%s)', (engine) =
     );
   });
 
+  it('a bot that ends the conversation says goodbye and the conversation is done, with no agent', async () => {
+    const { session, s } = await customer();
+    const id = session.conversationId;
+    rasa.script = () => ({ body: [{ text: 'Glad I could help. Bye!' }, { custom: { end: true } }] });
+    await say(s, 'that is all, thanks');
+    await botMessage(s, (m) => m.text === 'Glad I could help. Bye!');
+    await expect
+      .poll(
+        async () =>
+          (
+            await api(t.url, 'GET', `/nexus/v3/interactions/${id}`, {
+              headers: keyHeaders(clusterKey, tenant.ccid),
+            })
+          ).body.data.state,
+        { timeout: 10_000 },
+      )
+      .toBe('done');
+    expect(alice.assigned.some((x) => x.conversation.id === id)).toBe(false);
+  });
+
   it('a bot that errors hands off with a reason', async () => {
     const { session, s } = await customer();
     rasa.script = () => ({ status: 500, body: { error: 'boom' } });
