@@ -142,9 +142,9 @@ export function redisOutageSuite(forms: RedisForm[]): void {
       // Every node's socket.io adapter subscribes again, counted on the servers. A node can be
       // green and never subscribe again: on the cluster, ioredis' (5.11) sharded subscriber group
       // can stay stuck in a reset whose subscriber connect lost its listeners when the cluster
-      // client reconnected meanwhile; that node then receives nothing from the other nodes (seen
-      // in about one run in four of the cluster forms). This fails then, rather than as a lost
-      // message. Subscribing follows readiness, so it is awaited before the last round.
+      // client reconnected meanwhile (about one run in four of the cluster forms before
+      // watchShardedSubscribers in redis-connection.ts); that node would receive nothing from the
+      // other nodes. Subscribing follows readiness, so it is awaited before the last round.
       await until(
         'the adapters subscribed again',
         async () => (await subscriptions(redis, adapterChannels)) >= subscribed,

@@ -322,3 +322,38 @@ export function instrument(
     client.on('error', () => {});
   };
 }
+
+/**
+ * Works around an ioredis (5.11) defect: a cluster client's sharded subscriber group starts its
+ * per-master subscribers inside a reset; when the client reconnects meanwhile (a restarted
+ * cluster still failing its ready check), the subscriber it stops has its listeners removed and
+ * its connect never settles, so the reset never ends, every later reset only queues, and the
+ * client never subscribes again: this node would receive nothing from the others. A reset still
+ * running on four checks `everyMs` apart while the client is ready (a real one ends within the
+ * 5 s connect timeout) is released, and the slots refreshed, which builds the subscribers again
+ * and resubscribes every channel. Returns a stop.
+ */
+export function watchShardedSubscribers(client: RedisClient, log: Logger, everyMs = 3000): () => void {
+  const group = (client as unknown as { shardedSubscribers?: StuckableGroup }).shardedSubscribers;
+  if (!(client instanceof Cluster) || !group || typeof group.isResetting !== 'boolean') return () => {};
+  let seen = 0;
+  const timer = setInterval(() => {
+    if (client.status !== 'ready' || !group.isResetting) {
+      seen = 0;
+      return;
+    }
+    if (++seen < 4) return;
+    seen = 0;
+    log.warn('redis sharded subscribers stuck after a reconnect: rebuilding them');
+    group.isResetting = false;
+    group.pendingReset = null;
+    client.refreshSlotsCache();
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+interface StuckableGroup {
+  isResetting: boolean;
+  pendingReset: unknown;
+}

@@ -17,6 +17,7 @@ import {
   type RedisClient,
   redisMetrics,
   waitUntilReady,
+  watchShardedSubscribers,
 } from './redis-connection.js';
 import type {
   KeyValueStore,
@@ -258,7 +259,11 @@ export function createRedisState(opts: StateOptions): RedisSharedState {
   const metrics = opts.registry ? redisMetrics(opts.registry, opts.metricPrefix ?? 'nexus') : undefined;
   const pub = defineScripts(createClient(conn, `${opts.metricPrefix ?? 'nexus'}-commands`));
   const sub = createClient(conn, `${opts.metricPrefix ?? 'nexus'}-subscriber`);
-  const untrack = [instrument(pub, 'command', log, metrics), instrument(sub, 'subscriber', log, metrics)];
+  const untrack = [
+    instrument(pub, 'command', log, metrics),
+    instrument(sub, 'subscriber', log, metrics),
+    watchShardedSubscribers(sub, log),
+  ];
   const pubsub = new RedisPubSub(pub, sub, opts.keyPrefix);
   const status = (c: RedisClient) => c.status.toUpperCase();
 
