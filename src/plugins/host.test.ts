@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createLogger } from '../shared/logger.js';
+import { createRegistry } from '../shared/metrics.js';
 import { MemoryKeyValueStore } from '../shared/state/memory.js';
 import { loadPluginModules, PluginHost, type ServiceSource } from './host.js';
 import { definePlugin, redact, secret, secretPaths } from './sdk.js';
@@ -252,5 +253,35 @@ describe('plugin subscriptions', () => {
     expect(() => host({ send: async () => undefined }).h.register(sms as never)).toThrow(
       /subscribe: only webhook plugins receive bus events, not sms/,
     );
+  });
+});
+
+describe('per-plugin metrics', () => {
+  it('count calls by outcome, time them, and show an open circuit', async () => {
+    const registry = createRegistry('nexus');
+    let healthy = true;
+    const { h } = host(
+      {
+        send: async () => {
+          if (!healthy) throw new TypeError('boom');
+        },
+      },
+      { registry },
+    );
+    const sms = await h.instance('cc1', 'Plugin-flaky', 'sms');
+    await sms.send(msg);
+    healthy = false;
+    for (let i = 0; i < 3; i++) await sms.send(msg).catch(() => undefined);
+    await sms.send(msg).catch(() => undefined); // refused: the circuit is open
+    const text = await registry.metrics();
+    const value = (line: string) => {
+      const hit = text.split('\n').find((l) => l.startsWith(`${line} `));
+      return hit ? Number(hit.slice(line.length + 1)) : undefined;
+    };
+    expect(value('nexus_plugin_calls_total{plugin="flaky",method="send",outcome="ok"}')).toBe(1);
+    expect(value('nexus_plugin_calls_total{plugin="flaky",method="send",outcome="error"}')).toBe(3);
+    expect(value('nexus_plugin_calls_total{plugin="flaky",method="send",outcome="circuit_open"}')).toBe(1);
+    expect(value('nexus_plugin_call_duration_seconds_count{plugin="flaky"}')).toBe(4);
+    expect(value('nexus_plugin_circuit_open{plugin="flaky"}')).toBe(1);
   });
 });
