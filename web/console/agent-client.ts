@@ -54,6 +54,7 @@ const TIMEOUT = 10_000;
 const STATE_KEY = 'nexus.agent.state';
 
 type QueueUpdate = Parameters<AgentServerToClient['queue.updated']>[0];
+type Delivery = NonNullable<ChatMessage['delivery']>;
 
 export class AgentClient {
   readonly conversations = new Map<string, Conversation>();
@@ -67,6 +68,8 @@ export class AgentClient {
   private queueLog: QueueUpdate[] | undefined;
   readonly pending: PendingAgentSend[] = [];
   private socket: Socket<AgentServerToClient, AgentClientToServer> | undefined;
+  /** Delivery states that came before their message, by message id. */
+  private readonly earlyDelivery = new Map<string, Delivery>();
   private readonly handlers = new Map<keyof AgentEvents, Set<(...a: any[]) => void>>();
   /** What the agent chose in this tab; undefined until they choose (nothing is sent then). */
   private desired: 'ready' | 'notready' | undefined;
@@ -171,6 +174,9 @@ export class AgentClient {
     });
     socket.on('message', (m) => {
       if (this.take(m)) this.emit('change', m.conversationId);
+    });
+    socket.on('message.updated', (u) => {
+      if (this.setDelivery(u.conversationId, u.messageId, u.delivery)) this.emit('change', u.conversationId);
     });
     socket.on('typing', (p) => {
       const c = this.conversations.get(p.conversationId);
@@ -472,8 +478,28 @@ export class AgentClient {
   }
 
   /** Holds a message once; true when it was new. */
-  private take(m: ChatMessage, ordered = true): boolean {
-    if (!m || typeof m.seq !== 'number') return false;
+  /**
+   * A reply that left through a provider (SMS) changed delivery state: the newest state wins, so a
+   * late `sent` never hides `delivered`. A state for a message not here yet waits for it.
+   */
+  private setDelivery(conversationId: string, messageId: string, delivery: Delivery): boolean {
+    const c = this.conversations.get(conversationId);
+    const i = c ? c.messages.findIndex((x) => x.id === messageId) : -1;
+    if (!c || i < 0) {
+      const had = this.earlyDelivery.get(messageId);
+      if (!had || had.at <= delivery.at) this.earlyDelivery.set(messageId, delivery);
+      return false;
+    }
+    const had = c.messages[i].delivery;
+    if (had && (had.at > delivery.at || (had.at === delivery.at && had.state === delivery.state)))
+      return false;
+    c.messages[i] = { ...c.messages[i], delivery };
+    return true;
+  }
+
+  private take(incoming: ChatMessage, ordered = true): boolean {
+    if (!incoming || typeof incoming.seq !== 'number') return false;
+    let m = incoming;
     let c = this.conversations.get(m.conversationId);
     if (!c) {
       const now = m.timestamp;
@@ -495,8 +521,14 @@ export class AgentClient {
       if (i >= 0) this.pending.splice(i, 1);
     }
     if (m.from.type !== 'Agent' && c.typing) c.typing = undefined;
-    if (c.held.has(m.seq)) return false;
+    // A message seen again (a replay, a join) may carry a newer delivery state.
+    if (c.held.has(m.seq)) return m.delivery ? this.setDelivery(c.summary.id, m.id, m.delivery) : false;
     c.held.add(m.seq);
+    const early = this.earlyDelivery.get(m.id);
+    if (early) {
+      this.earlyDelivery.delete(m.id);
+      if (!m.delivery || m.delivery.at <= early.at) m = { ...m, delivery: early };
+    }
     let i = c.messages.length;
     while (i > 0 && c.messages[i - 1].seq > m.seq) i--;
     c.messages.splice(i, 0, m);

@@ -16,6 +16,15 @@ const STATE_LABEL: Record<string, string> = {
   done: 'Done',
 };
 
+/** A reply's delivery state through the provider (SMS), said in words, not only in colour. */
+const DELIVERY_LABEL: Record<NonNullable<ChatMessage['delivery']>['state'], string> = {
+  queued: 'Queued',
+  sent: 'Sent',
+  delivered: 'Delivered',
+  failed: 'Failed',
+  undelivered: 'Undelivered',
+};
+
 export class ConversationPane {
   readonly el: HTMLElement;
   private readonly title: HTMLElement;
@@ -404,6 +413,17 @@ function messageItem(m: ChatMessage): HTMLLIElement {
       m.from.nickname || (side === 'customer' ? 'Customer' : side === 'bot' ? 'Bot' : 'Agent'),
     ),
     h('p', { class: 'bubble' }, m.text ?? ''),
-    h('p', { class: 'meta' }, formatTime(m.timestamp)),
+    h(
+      'p',
+      { class: 'meta' },
+      formatTime(m.timestamp),
+      m.delivery && !note
+        ? h(
+            'span',
+            { class: `delivery ${m.delivery.state}`, 'data-delivery': m.delivery.state },
+            ` · ${DELIVERY_LABEL[m.delivery.state]}`,
+          )
+        : '',
+    ),
   );
 }
