@@ -108,7 +108,7 @@ describe.each(engines())('the live console and widget in Chromium (%s)', (engine
       .getByRole('button')
       .first()
       .click();
-    await agent.getByRole('button', { name: 'Done' }).click();
+    await agent.getByRole('button', { name: 'Done', exact: true }).click();
     await expect.poll(() => agent.locator('.state').first().textContent(), { timeout: 15_000 }).toBe('Done');
     await shop.close();
     await desktop.close();
@@ -178,12 +178,70 @@ describe.each(engines())('the live console and widget in Chromium (%s)', (engine
     await expect
       .poll(() => agent.locator('.transcript li[data-seq] .bubble').allTextContents(), { timeout: 15_000 })
       .toContain('We have filed the claim; a replacement is on its way.');
-    await agent.getByRole('button', { name: 'Done' }).click();
+    await agent.getByRole('button', { name: 'Done', exact: true }).click();
     await expect.poll(() => hold.getByRole('button').count(), { timeout: 15_000 }).toBe(0);
     const done = await api(t.url, 'GET', `/nexus/v3/interactions/${conversationId}`, {
       headers: { 'x-api-key': tenant.apiKey },
     });
     expect(done.body.data.state).toBe('done');
+    await shop.close();
+    await desktop.close();
+  }, 120_000);
+
+  it("lists the contact's earlier conversations and reads one in place", async () => {
+    const desktop = await browser.context.newPage();
+    const agent = await signedIn(desktop, `${desk.origin}/desktop`);
+    await agent.getByRole('switch').click();
+    await agent.locator('[role="switch"][aria-checked="true"]').waitFor();
+    const mine = agent.getByRole('list', { name: /My conversations/ });
+
+    // Kim wrote before (over REST, as another channel's widget would), and that conversation is Done.
+    const first = await api(t.url, 'POST', '/nexus/v3/chat/sessions', {
+      headers: { 'x-api-key': tenant.widgetKey },
+      form: new URLSearchParams({
+        'data[firstName]': 'Kim',
+        'data[email]': 'kim@example.com',
+        'data[endpoint]': 'web',
+      }).toString(),
+    });
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    const sent = await api(t.url, 'POST', `${first.body.data.selfUri}/messages`, {
+      headers: { 'x-nexus-client-key': first.body.data.clientToken },
+      form: new URLSearchParams({ 'data[type]': 'Text', 'data[text]': 'Where is my refund?' }).toString(),
+    });
+    expect(sent.status, JSON.stringify(sent.body)).toBeLessThan(300);
+    await mine.getByRole('button', { name: /Where is my refund/ }).click({ timeout: 20_000 });
+    await agent.getByRole('button', { name: 'Done', exact: true }).click();
+    await expect.poll(() => mine.getByRole('button').count(), { timeout: 15_000 }).toBe(0);
+
+    // Kim is back on the site's widget with the same address (another case): the agent sees the past.
+    desk.page(
+      '/shop-kim',
+      shopPage(t.url, tenant.widgetKey).replace(
+        'data-first-name="Sam"',
+        'data-first-name="Kim" data-email="KIM@example.com"',
+      ),
+    );
+    const shop = await openWidget(browser, `${desk.origin}/shop-kim`);
+    await shop.getByRole('textbox', { name: 'Your message' }).fill('The refund again, sorry');
+    await shop.getByRole('textbox', { name: 'Your message' }).press('Enter');
+    await mine.getByRole('button', { name: /The refund again/ }).click({ timeout: 20_000 });
+    const history = agent.locator('.transcript li.history');
+    await history.getByText('1 earlier conversation with this contact').click();
+    const earlier = history.locator('ul.earlier li');
+    await expect(earlier.count()).resolves.toBe(1);
+    const open = earlier.getByRole('button');
+    await expect(open.textContent()).resolves.toMatch(/chat · done$/);
+    await open.click();
+    await expect
+      .poll(() => earlier.locator('.earlier-lines li').allTextContents(), { timeout: 15_000 })
+      .toContain('Kim: Where is my refund?');
+    await expect(open.getAttribute('aria-expanded')).resolves.toBe('true');
+    // The earlier transcript is not mixed into this conversation's own.
+    await expect(agent.locator('.transcript li[data-seq] .bubble').allTextContents()).resolves.toEqual([
+      'The refund again, sorry',
+    ]);
+    await agent.getByRole('button', { name: 'Done', exact: true }).click();
     await shop.close();
     await desktop.close();
   }, 120_000);

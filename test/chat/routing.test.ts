@@ -321,6 +321,64 @@ describe.each(engines())('routing on %s engines', (engine) => {
     const read = await interaction(t, tenant, second.conversationId);
     expect(read.contact).toMatchObject({ id: a1.conversation.contactId, email: 'grace@example.com' });
     expect(read.history.map((c: { id: string }) => c.id)).toEqual([first.conversationId]);
+
+    // The agent reads the earlier conversation itself, internal notes included.
+    await jo.ack('message.send', {
+      conversationId: second.conversationId,
+      clientMessageId: 'n1',
+      text: 'Asked about the refund again',
+      visibility: 'agents',
+    });
+    const past = await jo.ack('contact.history', {
+      conversationId: second.conversationId,
+      historyId: first.conversationId,
+    });
+    expect(past.ok, JSON.stringify(past)).toBe(true);
+    expect(past.conversation).toMatchObject({ id: first.conversationId, state: 'done' });
+    expect(past.transcript.map((m: { seq: number }) => m.seq)).toEqual(
+      past.transcript.map((_: unknown, i: number) => i + 1),
+    );
+    expect(past.transcript.length).toBeGreaterThan(0);
+
+    // Only through a conversation the agent holds, and only the same contact's.
+    const refusals = [
+      { conversationId: stranger.conversationId, historyId: first.conversationId },
+      { conversationId: second.conversationId, historyId: stranger.conversationId },
+      { conversationId: second.conversationId, historyId: second.conversationId },
+      { conversationId: second.conversationId, historyId: randomUUID() },
+      { conversationId: first.conversationId, historyId: second.conversationId },
+    ];
+    for (const p of refusals.slice(1)) {
+      const r = await jo.ack('contact.history', p);
+      expect(r.ok, JSON.stringify(p)).toBe(false);
+      expect(r.error.name, JSON.stringify(p)).toMatch(/^(INTERACTION_NOT_FOUND|INTERACTION_DONE)$/);
+    }
+    // The stranger's conversation is jo's too, but of another contact: the contact's history is not
+    // reachable through it.
+    const cross = await jo.ack('contact.history', refusals[0]);
+    expect(cross.ok).toBe(false);
+    expect(cross.error.name).toBe('INTERACTION_NOT_FOUND');
+    // Another agent of the tenant, who holds nothing of Grace's, cannot read it.
+    const kim = await agent(tenant, 'kim', ['crm'], 1, false);
+    const kimRead = await kim.ack('contact.history', {
+      conversationId: second.conversationId,
+      historyId: first.conversationId,
+    });
+    expect(kimRead.ok).toBe(false);
+    expect(kimRead.error.name).toBe('NOT_ASSIGNED_AGENT');
+    // Another tenant's agent cannot either, even naming both ids.
+    const other = await tenantOn('crm');
+    const eve = await agent(other, 'eve', ['crm'], 1, false);
+    const eveRead = await eve.ack('contact.history', {
+      conversationId: second.conversationId,
+      historyId: first.conversationId,
+    });
+    expect(eveRead.ok).toBe(false);
+    expect(eveRead.error.name).toBe('INTERACTION_NOT_FOUND');
+    // Malformed: an error ack, nothing else.
+    const bad = await jo.ack('contact.history', { conversationId: second.conversationId, historyId: 'x' });
+    expect(bad.ok).toBe(false);
+    expect(bad.error.name).toBe('VALIDATION_FAILED');
   });
 
   it("keeps presence in the database: a reconnecting ready agent is served, a dead node's agent is not", async () => {

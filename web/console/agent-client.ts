@@ -443,6 +443,23 @@ export class AgentClient {
     );
   }
 
+  /** One of the contact's earlier conversations, read through a conversation the agent holds. */
+  async contactHistory(
+    conversationId: string,
+    historyId: string,
+  ): Promise<{ conversation: ConversationSummary; transcript: ChatMessage[] } | { error: ErrorBody }> {
+    let got: { conversation: ConversationSummary; transcript: ChatMessage[] } | undefined;
+    const error = await this.act(
+      () => this.socket!.timeout(TIMEOUT).emitWithAck('contact.history', { conversationId, historyId }),
+      (a) => {
+        got = { conversation: a.conversation, transcript: a.transcript };
+      },
+    );
+    return error || !got
+      ? { error: error ?? { code: 0, name: 'EMPTY', message: 'No answer', retryable: true } }
+      : got;
+  }
+
   private async act<T extends { ok: boolean }>(
     run: () => Promise<T>,
     onOk?: (a: any) => void,

@@ -6,6 +6,7 @@
 import type { ChatMessage } from '../../src/gateway/chat/events.js';
 import { clear, formatTime, h, stickToBottom } from '../shared/dom.js';
 import { type AgentClient, type Conversation, customerName, type PendingAgentSend } from './agent-client.js';
+import { ContactHistory } from './contact-history.js';
 
 const STATE_LABEL: Record<string, string> = {
   bot: 'With bot',
@@ -44,12 +45,14 @@ export class ConversationPane {
   private readonly feedback: HTMLElement;
   private readonly off: Array<() => void> = [];
   private typingSent = 0;
+  private readonly history: ContactHistory;
 
   constructor(
     private readonly agent: AgentClient,
     readonly conversationId: string,
   ) {
     this.title = h('h2', { id: 'conv-title' }, 'Conversation');
+    this.history = new ContactHistory(agent, conversationId);
     this.badge = h('span', { class: 'state' });
     this.sub = h('p', { class: 'sub' });
     this.transferButton = h(
@@ -289,15 +292,8 @@ export class ConversationPane {
 
     stickToBottom(this.log, () => {
       clear(this.log);
-      if (c.history.length) {
-        this.log.append(
-          h(
-            'li',
-            { class: 'history' },
-            `${c.history.length} earlier conversation${c.history.length > 1 ? 's' : ''} with this contact`,
-          ),
-        );
-      }
+      this.history.update(c.history);
+      this.log.append(this.history.el);
       for (const m of c.messages) this.log.append(messageItem(m));
       for (const p of this.agent.pending.filter((x) => x.conversationId === this.conversationId)) {
         this.log.append(this.pendingItem(p));

@@ -154,6 +154,14 @@ export interface AgentClientToServer {
     p: { states?: ConversationState[] } | undefined,
     ack: (a: Ack<{ conversations: ConversationSummary[]; queues?: string[] }>) => void,
   ) => void;
+  /**
+   * One of the contact's earlier conversations (`historyId`, from `conversation.assigned`'s
+   * history) with its transcript, internal notes included, for the agent of `conversationId`.
+   */
+  'contact.history': (
+    p: { conversationId: string; historyId: string },
+    ack: (a: Ack<{ conversation: ConversationSummary; transcript: ChatMessage[] }>) => void,
+  ) => void;
   'suggestion.feedback': (
     p: { suggestionId: string; action: 'used' | 'edited' | 'dismissed'; text?: string },
     ack: (a: Ack) => void,

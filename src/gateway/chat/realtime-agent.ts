@@ -20,6 +20,7 @@ import {
   agentTypingSchema,
   conversationIdSchema,
   feedbackSchema,
+  historySchema,
   joinSchema,
   listSchema,
   parse,
@@ -94,6 +95,7 @@ const AGENT_EVENTS: ReadonlySet<string> = new Set<keyof AgentClientToServer>([
   'conversation.transfer',
   'conversation.done',
   'conversation.list',
+  'contact.history',
   'suggestion.feedback',
 ]);
 
@@ -388,6 +390,9 @@ export class AgentRealtime implements AgentNotifier {
       if (r.queues) this.watchQueues(socket, r.queues);
       return r;
     });
+    on('contact.history', b.other, async (payload) =>
+      this.actions().history(agent, parse(historySchema, payload)),
+    );
     on('suggestion.feedback', b.other, async (payload) => {
       await this.actions().suggestionFeedback(agent, parse(feedbackSchema, payload));
       return undefined;

@@ -85,6 +85,7 @@ export const listSchema = z
       .optional(),
   })
   .strict();
+export const historySchema = z.object({ conversationId: uuid, historyId: uuid }).strict();
 export const feedbackSchema = z
   .object({
     suggestionId: z.string().min(1).max(200),

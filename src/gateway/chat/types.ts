@@ -132,6 +132,8 @@ export interface AgentActions {
     p: NonNullable<Payload<'conversation.list'>>,
   ): Promise<AckData<'conversation.list'>>;
   suggestionFeedback(agent: AgentIdentity, p: Payload<'suggestion.feedback'>): Promise<void>;
+  /** An earlier conversation of the contact of a conversation the agent holds, with its transcript. */
+  history(agent: AgentIdentity, p: Payload<'contact.history'>): Promise<AckData<'contact.history'>>;
   /**
    * May the agent write into (and type in) the conversation? Default without routing: it is the
    * conversation's assigned agent.

@@ -11,7 +11,7 @@ import type { ConversationState } from '../chat/events.js';
 import { isUuid } from '../chat/store.js';
 import type { AgentActions, AgentIdentity, Conversation } from '../chat/types.js';
 import { agentQueues } from './agent-view.js';
-import type { Routing } from './router.js';
+import { type Routing, summary } from './router.js';
 import type { ChatPort } from './types.js';
 
 const DEFAULT_LIST: ConversationState[] = ['assigned', 'asynchold'];
@@ -109,6 +109,16 @@ export function createAgentActions(deps: {
         states.includes('queued') ? agentQueues(deps.db, who.ccid, who.agentId) : undefined,
       ]);
       return { conversations, ...(queues ? { queues } : {}) };
+    },
+
+    async history(who, p) {
+      const current = await owned(who, p.conversationId);
+      const earlier = p.historyId === current.id ? undefined : await deps.chat().get(p.historyId, who.ccid);
+      // Another contact's conversation (or another tenant's) is as good as absent.
+      if (!earlier || !current.contactId || earlier.contactId !== current.contactId) {
+        throw new AppError('INTERACTION_NOT_FOUND');
+      }
+      return { conversation: summary(earlier), transcript: await deps.chat().transcript(earlier.id) };
     },
 
     async suggestionFeedback(who, p) {
