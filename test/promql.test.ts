@@ -53,7 +53,6 @@ describe('PromQL the charts ship', () => {
     for (const r of rules) expect(promqlErrors(String(r.expr)), r.alert).toEqual([]);
   });
 
-
   it("every query of the Grafana dashboard parses once Grafana's variables are in", () => {
     const dash = JSON.parse(readFileSync(join(root, 'charts/nexus/dashboards/nexus.json'), 'utf8'));
     const targets = dash.panels.flatMap((p: any) => (p.targets ?? []).map((t: any) => [p.title, t.expr]));
