@@ -250,6 +250,7 @@ describe.each(engines())('provisioned services on %s engines', (engine) => {
       url: VARS.kaleyraURL,
       data: {},
       secretFields: ['username', 'password'],
+      sealedFields: [],
       created: expect.any(String),
       updated: expect.any(String),
     });
@@ -640,6 +641,13 @@ describe.each(engines())('secret fields outside `secret`, on %s engines', (engin
     expect(put.status, JSON.stringify(put.body)).toBe(201);
     expect(put.body.data.data).toEqual(withoutSecrets);
     expect(put.body.data.secretFields).toEqual(['token']);
+    // What is set outside `secret` is named, by its path from the service's root, without its value.
+    expect([...put.body.data.sealedFields].sort()).toEqual([
+      'data.accounts.main.token',
+      'data.apiKey',
+      'data.endpoints.0.password',
+      'data.endpoints.1.password',
+    ]);
     const read = await services('GET', `/${NAME}`);
     expect(read.status).toBe(200);
     expect(read.body.data).toEqual(put.body.data);
@@ -675,6 +683,7 @@ describe.each(engines())('secret fields outside `secret`, on %s engines', (engin
     const put = await services('PUT', `/${NAME}`, next);
     expect(put.status).toBe(200);
     expect(put.body.data.data).toEqual({ ...withoutSecrets, endpoints: [] });
+    expect([...put.body.data.sealedFields].sort()).toEqual(['data.accounts.main.token', 'data.apiKey']);
     const { rows } = await t.nexus.db.query('SELECT * FROM services WHERE ccid = $1', [a.ccid]);
     expect(JSON.stringify(rows)).not.toContain(next.data.apiKey);
     // The plugin is rebuilt from the new service: the next conversation carries the new key.

@@ -40,12 +40,13 @@ interface Row {
   url: string | null;
   data: Record<string, unknown>;
   secret_fields: string[];
+  sealed_fields: string[];
   secret_enc: string | null;
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = 'ccid, name, url, data, secret_fields, secret_enc, created_at, updated_at';
+const COLUMNS = 'ccid, name, url, data, secret_fields, sealed_fields, secret_enc, created_at, updated_at';
 
 /** Binds a sealed secret to its row: moved to another tenant or name, it does not open. */
 export function secretAad(ccid: string, name: string): string {
@@ -59,6 +60,7 @@ function toRecord(r: Row): ServiceRecord {
     url: r.url,
     data: r.data,
     secretFields: r.secret_fields,
+    sealedFields: r.sealed_fields,
     created: new Date(r.created_at).toISOString(),
     updated: new Date(r.updated_at).toISOString(),
   };
@@ -90,13 +92,21 @@ export function createServiceStore(deps: ServiceStoreDeps): ServiceStore {
     }
   }
 
-  /** The row's values: the secret and any secret field outside it sealed, the rest as given. */
-  function sealed(ccid: string, name: string, given: ServiceBody): [ServiceBody, string, string] {
+  /**
+   * The row's values: the secret and any secret field outside it sealed, the rest as given; and the
+   * paths of both, without values.
+   */
+  function sealed(ccid: string, name: string, given: ServiceBody): [ServiceBody, string, string, string] {
     const { body, fields } = takeSealedFields(given, deps.sealedPaths?.(name) ?? []);
     const aad = secretAad(ccid, name);
     let enc = secrets.seal(body.secret, aad);
     if (fields.length) enc += `|${secrets.seal(fields, `${aad}#fields`)}`;
-    return [body, enc, JSON.stringify(secretFields(body.secret))];
+    return [
+      body,
+      enc,
+      JSON.stringify(secretFields(body.secret)),
+      JSON.stringify(fields.map((f) => f.path.join('.'))),
+    ];
   }
 
   async function write<T>(ccid: string, fn: () => Promise<T>): Promise<T> {
@@ -158,14 +168,14 @@ export function createServiceStore(deps: ServiceStoreDeps): ServiceStore {
     },
 
     async create(ccid, name, given) {
-      const [body, enc, fields] = sealed(ccid, name, given);
+      const [body, enc, fields, outside] = sealed(ccid, name, given);
       const r = await write(ccid, () =>
         db.query<Row>(
-          `INSERT INTO services (ccid, name, url, data, secret_enc, secret_fields)
-           VALUES ($1, $2, $3, $4, $5, $6)
+          `INSERT INTO services (ccid, name, url, data, secret_enc, secret_fields, sealed_fields)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (ccid, name) DO NOTHING
            RETURNING ${COLUMNS}`,
-          [ccid, name, body.url ?? null, JSON.stringify(body.data), enc, fields],
+          [ccid, name, body.url ?? null, JSON.stringify(body.data), enc, fields, outside],
         ),
       );
       if (!r.rows[0]) {
@@ -182,16 +192,17 @@ export function createServiceStore(deps: ServiceStoreDeps): ServiceStore {
     },
 
     async put(ccid, name, given) {
-      const [body, enc, fields] = sealed(ccid, name, given);
+      const [body, enc, fields, outside] = sealed(ccid, name, given);
       const r = await write(ccid, () =>
         db.query<Row & { inserted: boolean }>(
-          `INSERT INTO services (ccid, name, url, data, secret_enc, secret_fields)
-           VALUES ($1, $2, $3, $4, $5, $6)
+          `INSERT INTO services (ccid, name, url, data, secret_enc, secret_fields, sealed_fields)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (ccid, name) DO UPDATE
              SET url = EXCLUDED.url, data = EXCLUDED.data, secret_enc = EXCLUDED.secret_enc,
-                 secret_fields = EXCLUDED.secret_fields, updated_at = now()
+                 secret_fields = EXCLUDED.secret_fields,
+                 sealed_fields = EXCLUDED.sealed_fields, updated_at = now()
            RETURNING ${COLUMNS}, (xmax = 0) AS inserted`,
-          [ccid, name, body.url ?? null, JSON.stringify(body.data), enc, fields],
+          [ccid, name, body.url ?? null, JSON.stringify(body.data), enc, fields, outside],
         ),
       );
       const row = r.rows[0];

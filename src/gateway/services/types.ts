@@ -9,6 +9,11 @@ export interface ServiceRecord {
   data: Record<string, unknown>;
   /** Dotted paths of the secret's fields (`username`, `channels.0.api.secret`), without values. */
   secretFields: string[];
+  /**
+   * Dotted paths from the service's root of secret fields outside `secret` (a plugin's `secret()`
+   * fields, e.g. `data.apiKey`, `data.endpoints.0.password`): sealed, so absent from `data`/`url`.
+   */
+  sealedFields: string[];
   created: string;
   updated: string;
 }
