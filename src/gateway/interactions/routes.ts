@@ -22,7 +22,8 @@ import type { ConversationState } from '../chat/events.js';
 import { type ConversationRow, isUuid, toConversation } from '../chat/store.js';
 import type { ContactStore } from '../contacts/store.js';
 import type { GatewayDeps } from '../deps.js';
-import { type Routing, summary } from '../routing/router.js';
+import { summary } from '../routing/agent-view.js';
+import type { Routing } from '../routing/router.js';
 import type { ChatPort } from '../routing/types.js';
 import { name, parse } from '../routing/validate.js';
 

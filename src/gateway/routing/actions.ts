@@ -10,8 +10,8 @@ import type { AgentStore } from '../agents/store.js';
 import type { ConversationState } from '../chat/events.js';
 import { isUuid } from '../chat/store.js';
 import type { AgentActions, AgentIdentity, Conversation } from '../chat/types.js';
-import { agentQueues } from './agent-view.js';
-import { type Routing, summary } from './router.js';
+import { agentQueues, summary } from './agent-view.js';
+import type { Routing } from './router.js';
 import type { ChatPort } from './types.js';
 
 const DEFAULT_LIST: ConversationState[] = ['assigned', 'asynchold'];
@@ -23,6 +23,10 @@ export function createAgentActions(deps: {
   chat: () => ChatPort;
 }): AgentActions {
   const { agents, routing } = deps;
+  const { presence } = routing;
+  /** The socket's presence row (agent_connections), kept alive by this node's sweep. */
+  const connect = (who: AgentIdentity) =>
+    agents.connect(who.socketId, who.ccid, who.agentId, presence.nodeId, presence.presenceTtlMs);
 
   const requireAgent = async (who: AgentIdentity) => {
     const agent = await agents.get(who.ccid, who.agentId);
@@ -57,15 +61,15 @@ export function createAgentActions(deps: {
     },
 
     async connected(who) {
-      routing.agentSockets.add(who.socketId);
+      presence.agentSockets.add(who.socketId);
       await requireAgent(who);
-      await agents.connect(who.socketId, who.ccid, who.agentId, routing.nodeId, routing.presenceTtlMs);
+      await connect(who);
       // A ready agent who (re)connects may take what waited meanwhile.
       void routing.kick(who.ccid);
     },
 
     async disconnected(who) {
-      routing.agentSockets.delete(who.socketId);
+      presence.agentSockets.delete(who.socketId);
       await agents.disconnect(who.socketId);
     },
 
@@ -73,8 +77,8 @@ export function createAgentActions(deps: {
       await requireAgent(who);
       // The socket's presence row is written on connect without waiting; make sure it is there
       // before the router looks for connected agents (not for a socket already gone).
-      if (routing.agentSockets.has(who.socketId)) {
-        await agents.connect(who.socketId, who.ccid, who.agentId, routing.nodeId, routing.presenceTtlMs);
+      if (presence.agentSockets.has(who.socketId)) {
+        await connect(who);
       }
       const agent = await agents.setState(who.ccid, who.agentId, p.state);
       if (p.state === 'ready') void routing.kick(who.ccid);

@@ -1,20 +1,29 @@
 /**
- * What an agent's console lists (`conversation.list`): the agent's own conversations by state, and,
- * for `queued`, the conversations waiting in the queues the agent is a member of (first come,
- * first served, as the router serves them). Read-only queries, kept apart from the router's
- * transitions.
+ * What an agent is shown: its console's lists (`conversation.list`: the agent's own conversations
+ * by state, and, for `queued`, the conversations waiting in the queues the agent is a member of,
+ * first come, first served, as the router serves them), the contact's earlier conversations, and
+ * the `conversation.assigned` notice that carries a conversation to its agent. Reads only, kept
+ * apart from the router's transitions.
  */
 import type { Queryable } from '../../shared/db/pool.js';
+import type { Logger } from '../../shared/logger.js';
+import type { AgentStore } from '../agents/store.js';
 import type { ConversationState, ConversationSummary } from '../chat/events.js';
 import { type ConversationRow, toConversation } from '../chat/store.js';
+import type { Conversation } from '../chat/types.js';
+import type { ChatPort } from './types.js';
 
 /** At most this many conversations per list (each kind). */
 const LIST_LIMIT = 500;
 
-/** The summary an agent is shown (the widget's custom user data stays inside). */
-function summaryOf(row: ConversationRow): ConversationSummary {
-  const { userData: _userData, ...rest } = toConversation(row);
+/** The summary sent to agents and REST clients (the widget's custom user data stays inside). */
+export function summary(c: Conversation): ConversationSummary {
+  const { userData: _userData, ...rest } = c;
   return rest;
+}
+
+function summaryOf(row: ConversationRow): ConversationSummary {
+  return summary(toConversation(row));
 }
 
 /**
@@ -65,4 +74,57 @@ export async function agentQueues(db: Queryable, ccid: string, agentId: string):
     [ccid, agentId],
   );
   return r.rows[0]?.queues ?? [];
+}
+
+/** The contact's earlier conversations, newest first, at most `limit`. */
+export async function contactHistory(
+  db: Queryable,
+  c: Pick<Conversation, 'ccid' | 'id' | 'contactId'>,
+  limit: number,
+): Promise<ConversationSummary[]> {
+  if (!c.contactId) return [];
+  const r = await db.query<ConversationRow>(
+    `SELECT * FROM conversations WHERE ccid = $1 AND contact_id = $2 AND id <> $3
+     ORDER BY created_at DESC, id LIMIT $4`,
+    [c.ccid, c.contactId, c.id, limit],
+  );
+  return r.rows.map(summaryOf);
+}
+
+/**
+ * Tells the agent of an assigned conversation (all its sockets, any node), with the transcript and
+ * the contact's history; `joined` (the default) first writes the agent's ParticipantJoined. The
+ * assignment is committed before: a failed notice is only logged (the agent finds the conversation
+ * with conversation.list / join).
+ */
+export async function announceAssigned(
+  deps: {
+    port: ChatPort;
+    agents: AgentStore;
+    history: (c: Conversation) => Promise<ConversationSummary[]>;
+    log: Logger;
+  },
+  after: Conversation,
+  opts: { joined?: boolean } = {},
+): Promise<void> {
+  const { port } = deps;
+  const agentId = after.agentId as string;
+  try {
+    if (opts.joined !== false) {
+      const agent = await deps.agents.get(after.ccid, agentId);
+      await port.append(after.id, {
+        type: 'ParticipantJoined',
+        from: { participantId: agentId, type: 'Agent', nickname: agent?.name ?? agentId },
+      });
+    }
+    const [transcript, history] = await Promise.all([port.transcript(after.id), deps.history(after)]);
+    const fresh = (await port.get(after.id, after.ccid)) ?? after;
+    await port.notifier.notifyAgent(after.ccid, agentId, 'conversation.assigned', {
+      conversation: summary(fresh),
+      transcript,
+      history,
+    });
+  } catch (err) {
+    deps.log.warn({ err: (err as Error).message, conversationId: after.id }, 'assignment notice failed');
+  }
 }

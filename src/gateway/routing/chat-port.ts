@@ -4,7 +4,7 @@ import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ChatService } from '../chat/service.js';
 import type { Conversation } from '../chat/types.js';
-import { summary } from './router.js';
+import { summary } from './agent-view.js';
 import type { ChatPort } from './types.js';
 
 export function chatPort(chat: ChatService, db: Database, log: Logger): ChatPort {

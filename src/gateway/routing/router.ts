@@ -12,7 +12,6 @@
  * Assignment runs when a conversation is queued, when an agent becomes ready or finishes a
  * conversation, and on a periodic sweep (so that work a crashed node left is picked up).
  */
-import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../../shared/db/pool.js';
 import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -23,7 +22,9 @@ import type { EndpointStore } from '../endpoints/store.js';
 import type { ConversationState, ConversationSummary } from '../chat/events.js';
 import { type ConversationRow, isUuid, toConversation } from '../chat/store.js';
 import type { Conversation } from '../chat/types.js';
-import { agentConversations } from './agent-view.js';
+import { agentConversations, announceAssigned, contactHistory } from './agent-view.js';
+import { giveTo, hasRoom, LIVE, lockAgentWithRoom } from './capacity.js';
+import { customerUnseen, PresenceSweep } from './presence.js';
 import type { Change, ChatPort } from './types.js';
 
 export interface RoutingOptions {
@@ -54,33 +55,16 @@ export const DEFAULT_QUEUE = 'default';
 
 const SYSTEM = { participantId: 'system', type: 'System' as const, nickname: 'System' };
 
-/** At most this many absent customers are handled per presence round (the rest in the next). */
-const ABSENT_BATCH = 200;
-
-/** The conversation's customer has not been seen for `$2` ms (by the database's clock). */
-const UNSEEN = `customer_seen_at < now() - $2 * interval '1 millisecond'`;
-
-/** A ready agent's sockets are live (some node heartbeats them). */
-const LIVE = `EXISTS (SELECT 1 FROM agent_connections ac
-  WHERE ac.ccid = a.ccid AND ac.agent_id = a.agent_id AND ac.expires_at > now())`;
-
 /** `bot`: back to a bot (the AI connector answers again; a System notice names the bot). */
 type Placement = { queue: string } | { agentId: string } | { bot: string };
 
 export class Routing {
-  readonly nodeId = randomUUID();
-  /** Agent sockets connected to this node (their presence rows are refreshed by the sweep). */
-  readonly agentSockets = new Set<string>();
+  /** This node's agent sockets and customers, kept alive by the periodic sweep (presence.ts). */
+  readonly presence: PresenceSweep;
   private chat: ChatPort | undefined;
   private readonly db: Database;
   private readonly log: Logger;
-  private readonly sweepMs: number;
-  readonly presenceTtlMs: number;
   private readonly historyLimit: number;
-  private timer: NodeJS.Timeout | undefined;
-  private sweeping: Promise<void> | undefined;
-  /** When this node next marks its customers and looks for absent ones (Date.now()). */
-  private nextPresence = 0;
   /** Per tenant: a run in progress, and whether another was asked for meanwhile. */
   private readonly runs = new Map<string, { again: boolean; done: Promise<void> }>();
   private closed = false;
@@ -107,9 +91,18 @@ export class Routing {
       : undefined;
     this.db = opts.db;
     this.log = opts.log;
-    this.sweepMs = opts.sweepMs ?? 2000;
-    this.presenceTtlMs = opts.presenceTtlMs ?? 30_000;
     this.historyLimit = opts.historyLimit ?? 20;
+    this.presence = new PresenceSweep({
+      db: opts.db,
+      agents: opts.agents,
+      log: opts.log,
+      sweepMs: opts.sweepMs ?? 2000,
+      presenceTtlMs: opts.presenceTtlMs ?? 30_000,
+      customerGraceMs: opts.customerGraceMs,
+      customersHere: opts.customersHere,
+      left: (ccid, id, unseenForMs) => this.customerLeft(ccid, id, { unseenForMs }),
+      serve: () => this.serveQueues(),
+    });
   }
 
   /** Chat's service is built after the modules; it is handed over before start. */
@@ -123,87 +116,24 @@ export class Routing {
   }
 
   start(): void {
-    if (this.timer || this.closed) return;
-    this.timer = setInterval(() => {
-      if (this.sweeping) return;
-      this.sweeping = this.sweep().finally(() => {
-        this.sweeping = undefined;
-      });
-    }, this.sweepMs);
-    this.timer.unref();
+    if (!this.closed) this.presence.start();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.sweeping?.catch(() => undefined);
+    await this.presence.stop();
     await Promise.all([...this.runs.values()].map((r) => r.done.catch(() => undefined)));
     // This node's agents are no longer connected here; other nodes must not wait for the TTL.
-    await this.opts.agents.forgetNode(this.nodeId).catch(() => undefined);
+    await this.presence.forgetNode();
   }
 
-  /**
-   * One sweep: keep this node's agent sockets alive, mark its customers and let go of absent ones
-   * (every presenceTtlMs / 3), then serve every tenant with a queue.
-   */
-  async sweep(): Promise<void> {
-    try {
-      await this.opts.agents.heartbeat(this.nodeId, [...this.agentSockets], this.presenceTtlMs);
-      if (this.opts.customerGraceMs !== undefined && Date.now() >= this.nextPresence) {
-        this.nextPresence = Date.now() + this.presenceTtlMs / 3;
-        await this.customerPresence(this.opts.customerGraceMs);
-      }
-      const r = await this.db.query<{ ccid: string }>(
-        `SELECT DISTINCT ccid FROM conversations WHERE state = 'queued'`,
-      );
-      for (const { ccid } of r.rows) if (!this.closed) await this.kick(ccid);
-    } catch (err) {
-      if (!this.closed) this.log.warn({ err: (err as Error).message }, 'routing sweep failed');
-    }
-  }
-
-  /**
-   * Durable customer presence. ONE statement marks every conversation whose customer this node
-   * sees; rows another transaction holds (the writer's batch) are skipped, not waited for, and get
-   * the next mark, well within the TTL. No index covers `customer_seen_at`, so a mark is a HOT
-   * update. Then every conversation that no node has marked for grace + TTL is left by its
-   * customer: `assigned` ones always (async hold frees the agent's room), `queued` and `bot` ones
-   * only on an endpoint without async hold (they end). A queued conversation on a hold endpoint
-   * stays: leaving changes nothing for it (`customerLeft`), and once it is assigned this same
-   * check holds it. Every node runs it; `customerLeft` re-checks the absence under the
-   * conversation's lock, so nodes racing each other (or a customer coming back) change nothing twice.
-   */
-  private async customerPresence(graceMs: number): Promise<void> {
-    const here = this.opts.customersHere?.() ?? [];
-    if (here.length) {
-      await this.db.query(
-        `UPDATE conversations c SET customer_seen_at = now()
-         FROM (SELECT id FROM conversations WHERE id = ANY($1::uuid[]) AND state <> 'done'
-               FOR NO KEY UPDATE SKIP LOCKED) x
-         WHERE c.id = x.id`,
-        [here],
-      );
-    }
-    const unseenForMs = graceMs + this.presenceTtlMs;
-    const r = await this.db.query<{ ccid: string; id: string }>(
-      `SELECT c.ccid, c.id FROM conversations c
-       LEFT JOIN chat_endpoints e ON e.ccid = c.ccid AND e.endpoint = c.endpoint
-       WHERE c.state IN ('bot', 'queued', 'assigned') AND c.channel = 'chat'
-         AND (c.state = 'assigned' OR e.async_hold = false)
-         AND c.customer_seen_at < now() - $1 * interval '1 millisecond'
-         AND EXISTS (SELECT 1 FROM chat_sessions s WHERE s.conversation_id = c.id)
-       ORDER BY c.customer_seen_at LIMIT ${ABSENT_BATCH}`,
-      [unseenForMs],
+  /** The sweep's last step: serve every tenant with a queue (work a crashed node left too). */
+  private async serveQueues(): Promise<void> {
+    const r = await this.db.query<{ ccid: string }>(
+      `SELECT DISTINCT ccid FROM conversations WHERE state = 'queued'`,
     );
-    for (const { ccid, id } of r.rows) {
-      if (this.closed) return;
-      try {
-        await this.customerLeft(ccid, id, { unseenForMs });
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message, conversationId: id }, 'absent customer not handled');
-      }
-    }
+    for (const { ccid } of r.rows) if (!this.closed) await this.kick(ccid);
   }
 
   /**
@@ -292,8 +222,8 @@ export class Routing {
       );
       const agent = a.rows[0];
       if (!agent) return row.queue as string;
-      if (await this.hasRoom(q, ccid, agent.agent_id, agent.capacity)) {
-        const after = await this.giveTo(q, row.id, ccid, agent.agent_id);
+      if (await hasRoom(q, ccid, agent.agent_id, agent.capacity)) {
+        const after = await giveTo(q, row.id, ccid, agent.agent_id);
         const queuedAt = (row as ConversationRow & { queued_at?: Date | null }).queued_at;
         return {
           before,
@@ -303,45 +233,6 @@ export class Routing {
       }
       tried.push(agent.agent_id);
     }
-  }
-
-  /**
-   * Counted AFTER the agent's row lock is held: under READ COMMITTED this statement sees every
-   * assignment committed by whoever held the lock before.
-   */
-  private async hasRoom(q: Queryable, ccid: string, agentId: string, capacity: number): Promise<boolean> {
-    const r = await q.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM conversations WHERE ccid = $1 AND agent_id = $2 AND state = 'assigned'`,
-      [ccid, agentId],
-    );
-    return r.rows[0].n < capacity;
-  }
-
-  /** Caller holds the conversation's and the agent's row locks and has checked the room. */
-  private async giveTo(q: Queryable, id: string, ccid: string, agentId: string): Promise<Conversation> {
-    const r = await q.query<ConversationRow>(
-      `UPDATE conversations SET state = 'assigned', agent_id = $2, last_agent_id = $2, assigned_at = now(),
-         updated_at = now() WHERE id = $1 RETURNING *`,
-      [id, agentId],
-    );
-    await q.query('UPDATE agents SET idle_since = clock_timestamp() WHERE ccid = $1 AND agent_id = $2', [
-      ccid,
-      agentId,
-    ]);
-    return toConversation(r.rows[0]);
-  }
-
-  /** Locks the agent (waiting, not skipping: the caller asked for this one agent) and checks it. */
-  private async lockAgentWithRoom(q: Queryable, ccid: string, agentId: string, requireReady: boolean) {
-    const a = await q.query<{ agent_id: string; capacity: number; state: string; live: boolean }>(
-      `SELECT a.agent_id, a.capacity, a.state, ${LIVE} AS live FROM agents a
-       WHERE a.ccid = $1 AND a.agent_id = $2 FOR NO KEY UPDATE OF a`,
-      [ccid, agentId],
-    );
-    const agent = a.rows[0];
-    if (!agent) throw new AppError('AGENT_NOT_FOUND');
-    if (requireReady && (agent.state !== 'ready' || !agent.live)) throw new AppError('AGENT_NOT_AVAILABLE');
-    if (!(await this.hasRoom(q, ccid, agentId, agent.capacity))) throw new AppError('AGENT_AT_CAPACITY');
   }
 
   private async lockConversation(q: Queryable, ccid: string, id: string): Promise<ConversationRow> {
@@ -442,7 +333,8 @@ export class Routing {
     const change = await this.db.tx(async (q) => {
       const row = await this.lockConversation(q, ccid, id);
       if (row.state !== 'assigned') return undefined;
-      if (opts.unseenForMs !== undefined && !(await this.unseen(q, id, opts.unseenForMs))) return undefined;
+      if (opts.unseenForMs !== undefined && !(await customerUnseen(q, id, opts.unseenForMs)))
+        return undefined;
       const r = await q.query<ConversationRow>(
         `UPDATE conversations SET state = 'asynchold', updated_at = now() WHERE id = $1 RETURNING *`,
         [id],
@@ -454,12 +346,6 @@ export class Routing {
     await this.port.stateChanged(change.before, change.after);
     // The held conversation no longer counts against the agent: others may flow in.
     void this.kick(ccid);
-  }
-
-  /** Whether no node has seen the conversation's customer for `ms` (caller holds its lock). */
-  private async unseen(q: Queryable, id: string, ms: number): Promise<boolean> {
-    const r = await q.query(`SELECT 1 FROM conversations WHERE id = $1 AND ${UNSEEN}`, [id, ms]);
-    return r.rows.length > 0;
   }
 
   /**
@@ -489,7 +375,7 @@ export class Routing {
         const before = toConversation(cur);
         if (cur.agent_id) {
           try {
-            await this.lockAgentWithRoom(q, ccid, cur.agent_id, true);
+            await lockAgentWithRoom(q, ccid, cur.agent_id, true);
             // Seen now: a sweep must not hold it again before this node's next mark.
             const r = await q.query<ConversationRow>(
               `UPDATE conversations SET state = 'assigned', customer_seen_at = now(), updated_at = now()
@@ -565,8 +451,8 @@ export class Routing {
           return this.recorded(q, { before, after: toConversation(r.rows[0]) });
         }
         if (row.agent_id === target.agentId && row.state === 'assigned') return { before, after: before };
-        await this.lockAgentWithRoom(q, ccid, target.agentId, opts.requireReady ?? true);
-        return this.recorded(q, { before, after: await this.giveTo(q, id, ccid, target.agentId) });
+        await lockAgentWithRoom(q, ccid, target.agentId, opts.requireReady ?? true);
+        return this.recorded(q, { before, after: await giveTo(q, id, ccid, target.agentId) });
       }),
     );
     const { before, after } = change;
@@ -603,7 +489,7 @@ export class Routing {
       const row = await this.lockConversation(q, ccid, id);
       if (row.state === 'done') throw new AppError('INTERACTION_DONE');
       // The customer's absence (customerLeft), re-checked under the lock: back meanwhile, it stays.
-      if (opts.unseenForMs !== undefined && !(await this.unseen(q, id, opts.unseenForMs))) {
+      if (opts.unseenForMs !== undefined && !(await customerUnseen(q, id, opts.unseenForMs))) {
         return { before: toConversation(row), after: undefined };
       }
       if (opts.byAgent !== undefined && row.agent_id !== opts.byAgent)
@@ -662,38 +548,19 @@ export class Routing {
   }
 
   /** Tells the agent (all its sockets, any node) with the transcript and the contact's history. */
-  private async announceAssigned(after: Conversation, opts: { joined?: boolean } = {}): Promise<void> {
-    const agentId = after.agentId as string;
-    try {
-      if (opts.joined !== false) {
-        const agent = await this.opts.agents.get(after.ccid, agentId);
-        await this.port.append(after.id, {
-          type: 'ParticipantJoined',
-          from: { participantId: agentId, type: 'Agent', nickname: agent?.name ?? agentId },
-        });
-      }
-      const [transcript, history] = await Promise.all([this.port.transcript(after.id), this.history(after)]);
-      const fresh = (await this.port.get(after.id, after.ccid)) ?? after;
-      await this.port.notifier.notifyAgent(after.ccid, agentId, 'conversation.assigned', {
-        conversation: summary(fresh),
-        transcript,
-        history,
-      });
-    } catch (err) {
-      // The assignment is committed; the agent finds it with conversation.list / join.
-      this.log.warn({ err: (err as Error).message, conversationId: after.id }, 'assignment notice failed');
-    }
+  private announceAssigned(after: Conversation, opts: { joined?: boolean } = {}): Promise<void> {
+    const deps = {
+      port: this.port,
+      agents: this.opts.agents,
+      history: (c: Conversation) => this.history(c),
+      log: this.log,
+    };
+    return announceAssigned(deps, after, opts);
   }
 
   /** The contact's earlier conversations, newest first. */
-  async history(c: Pick<Conversation, 'ccid' | 'id' | 'contactId'>): Promise<ConversationSummary[]> {
-    if (!c.contactId) return [];
-    const r = await this.db.query<ConversationRow>(
-      `SELECT * FROM conversations WHERE ccid = $1 AND contact_id = $2 AND id <> $3
-       ORDER BY created_at DESC, id LIMIT $4`,
-      [c.ccid, c.contactId, c.id, this.historyLimit],
-    );
-    return r.rows.map((row) => summary(toConversation(row)));
+  history(c: Pick<Conversation, 'ccid' | 'id' | 'contactId'>): Promise<ConversationSummary[]> {
+    return contactHistory(this.db, c, this.historyLimit);
   }
 
   /**
@@ -707,10 +574,4 @@ export class Routing {
   ): Promise<ConversationSummary[]> {
     return agentConversations(this.db, ccid, agentId, states);
   }
-}
-
-/** The summary sent to agents and REST clients (the widget's custom user data stays inside). */
-export function summary(c: Conversation): ConversationSummary {
-  const { userData: _userData, ...rest } = c;
-  return rest;
 }
