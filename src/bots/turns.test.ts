@@ -21,12 +21,16 @@ describe('toMessage: a bot reply as a chat message', () => {
     });
   });
 
-  it('in chat, cards without text are also said in words (the widget does not draw cards)', () => {
+  it('in chat, cards without text have no text: the widget draws them with their buttons', () => {
     const cards = [{ title: 'Premium', subtitle: '10 GB', buttons: [{ text: 'Details', payload: 'd' }] }];
     expect(toMessage({ cards, quickReplies: chips }, true)).toEqual({
-      text: 'Premium — 10 GB\n• Details',
       content: { quickReplies: chips, cards },
     });
+  });
+
+  it('on a channel that cannot draw cards (SMS), a card is said in words', () => {
+    const cards = [{ title: 'Premium', subtitle: '10 GB', buttons: [{ text: 'Details', payload: 'd' }] }];
+    expect(toMessage({ cards }, false)).toEqual({ text: 'Premium — 10 GB\n• Details' });
   });
 
   it('on a channel that cannot draw chips (SMS), quick replies become numbered text', () => {

@@ -312,10 +312,9 @@ function timeoutOf(s: BotSettings): number | undefined {
 
 /**
  * A reply as a chat message: structured content for chat, one plain text for the other channels.
- * The chat widget draws quick replies as chips and attachments as links itself, so in chat a reply
- * of only those carries no text: the text fallback (`1) Yes  2) No`) is for channels that cannot
- * draw them (SMS). Cards are not drawn by the widget yet: without text of its own, a card reply
- * says its cards in words, next to the structured copy.
+ * The chat widget draws quick replies as chips, cards with their buttons, and attachments itself,
+ * so in chat the text is only the bot's own: the plain-text rendering (`1) Yes  2) No`) is for
+ * channels that cannot draw them (SMS).
  */
 export function toMessage(
   reply: BotReply,
@@ -328,10 +327,7 @@ export function toMessage(
   if (reply.cards?.length) content.cards = reply.cards;
   if (reply.image) content.attachments = [{ url: reply.image }];
   if (reply.custom && Object.keys(reply.custom).length) content.custom = reply.custom;
-  const text = (reply.text ?? (reply.cards?.length ? toPlainText({ cards: reply.cards }) : '')).slice(
-    0,
-    MAX_TEXT,
-  );
+  const text = (reply.text ?? '').slice(0, MAX_TEXT);
   if (!text && !Object.keys(content).length) return undefined;
   return { ...(text ? { text } : {}), ...(Object.keys(content).length ? { content } : {}) };
 }

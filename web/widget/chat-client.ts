@@ -28,6 +28,8 @@ import { newId } from '../shared/ids.js';
 export interface PendingSend {
   clientMessageId: string;
   text: string;
+  /** A chosen quick reply's payload: what the bot gets, while `text` (its title) is what people read. */
+  payload?: string;
   /** ISO time the customer pressed send. */
   at: string;
   /** Set when the server refused it for good (it stays visible with a retry button). */
@@ -169,13 +171,17 @@ export class ChatClient {
     else if (this.saved.outbox.some((p) => !p.failed)) void this.flush();
   }
 
-  /** Queues a message; it is on its way as soon as there is a session and a connection. */
-  send(text: string): PendingSend | undefined {
+  /**
+   * Queues a message; it is on its way as soon as there is a session and a connection. `payload`
+   * is a chosen quick reply's: it travels as `content.payload` for the bot, next to the title.
+   */
+  send(text: string, payload?: string): PendingSend | undefined {
     const trimmed = text.trim();
     if (!trimmed) return undefined;
     const p: PendingSend = {
       clientMessageId: newId(),
       text: trimmed.slice(0, 4000),
+      ...(payload ? { payload: payload.slice(0, 1024) } : {}),
       at: new Date().toISOString(),
     };
     this.saved.outbox.push(p);
@@ -441,7 +447,13 @@ export class ChatClient {
 
   /** True when the message is settled (acked or refused for good); false to stop and retry later. */
   private async sendOne(p: PendingSend): Promise<boolean> {
-    const payload = { clientMessageId: p.clientMessageId, type: 'Text' as const, text: p.text };
+    const content = p.payload ? { payload: p.payload } : undefined;
+    const payload = {
+      clientMessageId: p.clientMessageId,
+      type: 'Text' as const,
+      text: p.text,
+      ...(content ? { content } : {}),
+    };
     let result: { id: string; seq: number } | undefined;
     let refusal: ErrorBody | undefined;
     if (this.socket?.connected) {
@@ -459,7 +471,12 @@ export class ChatClient {
         const data = await call(this.abs(`${this.saved.selfUri}/messages`), {
           method: 'POST',
           headers: this.clientHeaders(),
-          form: { 'data[type]': 'Text', 'data[text]': p.text, 'data[clientMessageId]': p.clientMessageId },
+          form: {
+            'data[type]': 'Text',
+            'data[text]': p.text,
+            'data[clientMessageId]': p.clientMessageId,
+            ...(p.payload ? { 'data[content][payload]': p.payload } : {}),
+          },
         });
         const m = (data?.message ?? data) as Partial<ChatMessage>;
         result = { id: String(m?.id ?? ''), seq: Number(m?.seq ?? 0) };
@@ -493,6 +510,7 @@ export class ChatClient {
           type: 'Text',
           from: { participantId: 'me', type: 'Customer' },
           text: p.text,
+          ...(content ? { content } : {}),
           clientMessageId: p.clientMessageId,
           timestamp: new Date().toISOString(),
           visibility: 'all',

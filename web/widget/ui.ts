@@ -206,12 +206,13 @@ export class WidgetUi {
     this.onOpenChange(open);
   }
 
-  send(text: string): void {
+  /** `payload`: a chosen quick reply's, for the bot; the customer's message reads `text`, its title. */
+  send(text: string, payload?: string): void {
     if (this.chat.connection === 'ended') {
       this.chat.restart();
       this.render();
     }
-    this.chat.send(text);
+    this.chat.send(text, payload);
   }
 
   private submit(): void {
@@ -260,7 +261,8 @@ export class WidgetUi {
       if (messages.length === 0 && this.chat.pending().length === 0) {
         this.log.append(h('li', { class: 'empty' }, 'Hi! How can we help you today?'));
       }
-      for (const m of messages) this.log.append(messageItem(m));
+      const choose = (text: string, payload?: string) => this.send(text, payload);
+      for (const m of messages) this.log.append(messageItem(m, choose));
       for (const p of this.chat.pending()) this.log.append(this.pendingItem(p));
       const last = messages[messages.length - 1];
       const replies = last?.from.type !== 'Customer' ? last?.content?.quickReplies : undefined;
@@ -272,7 +274,7 @@ export class WidgetUi {
             ...replies.map((r) =>
               h(
                 'button',
-                { type: 'button', class: 'chip', onclick: () => this.send(r.payload || r.text) },
+                { type: 'button', class: 'chip', onclick: () => this.send(r.text, r.payload) },
                 r.text,
               ),
             ),
@@ -323,7 +325,8 @@ export class WidgetUi {
   }
 }
 
-function messageItem(m: ChatMessage): HTMLLIElement {
+/** `choose`: a card's button was clicked (sent as its text, with its payload for the bot). */
+function messageItem(m: ChatMessage, choose: (text: string, payload?: string) => void): HTMLLIElement {
   const system = m.from.type === 'System' || (m.type !== 'Text' && m.type !== 'Rich' && m.type !== 'File');
   if (system) return h('li', { class: 'notice', 'data-seq': m.seq }, noticeText(m));
   const mine = m.from.type === 'Customer';
@@ -333,7 +336,11 @@ function messageItem(m: ChatMessage): HTMLLIElement {
     mine
       ? null
       : h('p', { class: 'who' }, m.from.nickname || (m.from.type === 'Bot' ? 'Assistant' : 'Agent')),
-    h('p', { class: 'bubble' }, m.text ?? ''),
+    // A bot's quick replies or cards alone have no text: the chips or the cards are the message.
+    m.text || !(m.content?.quickReplies?.length || m.content?.cards?.length)
+      ? h('p', { class: 'bubble' }, m.text ?? '')
+      : null,
+    ...(mine ? [] : (m.content?.cards ?? []).map((c) => cardItem(c, choose))),
     ...(m.content?.attachments ?? []).map((a) =>
       /^https?:/.test(a.url)
         ? h(
@@ -344,6 +351,38 @@ function messageItem(m: ChatMessage): HTMLLIElement {
         : null,
     ),
     h('p', { class: 'meta' }, h('span', { class: 'sr-only' }, mine ? 'You, ' : ''), formatTime(m.timestamp)),
+  );
+}
+
+type Card = NonNullable<NonNullable<ChatMessage['content']>['cards']>[number];
+
+const isWebUrl = (u: string | undefined): u is string => !!u && /^https?:\/\//i.test(u);
+
+/** A bot's card: image, title, subtitle, and buttons (a link opens; any other is sent as a choice). */
+function cardItem(c: Card, choose: (text: string, payload?: string) => void): HTMLElement {
+  return h(
+    'div',
+    { class: 'card', role: 'group', 'aria-label': c.title },
+    isWebUrl(c.imageUrl) ? h('img', { src: c.imageUrl, alt: '', loading: 'lazy' }) : null,
+    h('p', { class: 'card-title' }, c.title),
+    c.subtitle ? h('p', { class: 'card-subtitle' }, c.subtitle) : null,
+    c.buttons?.length
+      ? h(
+          'div',
+          { class: 'card-buttons' },
+          ...c.buttons.map((b) =>
+            b.url
+              ? isWebUrl(b.url)
+                ? h('a', { class: 'chip', href: b.url, target: '_blank', rel: 'noopener noreferrer' }, b.text)
+                : null
+              : h(
+                  'button',
+                  { type: 'button', class: 'chip', onclick: () => choose(b.text, b.payload) },
+                  b.text,
+                ),
+          ),
+        )
+      : null,
   );
 }
 

@@ -214,7 +214,14 @@ export function chatRoutes(router: Router, deps: GatewayDeps): void {
     }
     const r = await chat.append(
       claims.conversationId,
-      { type: 'Text', from, text: p.text, clientMessageId: p.clientMessageId, visibility: 'all' },
+      {
+        type: 'Text',
+        from,
+        text: p.text,
+        ...(p.content ? { content: p.content } : {}),
+        clientMessageId: p.clientMessageId,
+        visibility: 'all',
+      },
       { ccid: claims.ccid },
     );
     return { data: { id: r.id, seq: r.seq, duplicate: r.duplicate, message: r.message } };

@@ -124,6 +124,11 @@ export const restMessageSchema = z.discriminatedUnion('type', [
       type: z.literal('Text'),
       text: text.refine((t) => t.trim().length > 0, 'must not be blank'),
       clientMessageId: clientMessageId.optional(),
+      // A chosen quick reply (`data[content][payload]`): the bot gets the payload, people read the text.
+      content: z
+        .object({ payload: z.string().min(1).max(1024).refine(noNul, 'must not contain NUL characters') })
+        .strict()
+        .optional(),
     })
     .strict(),
   z.object({ type: z.literal('TypingStarted'), text: text.optional() }).strict(),
