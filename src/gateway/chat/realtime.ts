@@ -28,6 +28,7 @@ import {
   type Participant,
 } from './events.js';
 import { type AgentNamespace, AgentRealtime, type AgentService } from './realtime-agent.js';
+import { AdapterResync } from './realtime-resync.js';
 import { acked, buckets, connectError, refuseUnknown } from './realtime-shared.js';
 import { consumerSendSchema, consumerTypingSchema, parse, resumeSchema } from './schemas.js';
 import type { ChatStore } from './store.js';
@@ -64,10 +65,13 @@ interface ConsumerData {
 }
 
 const MESSAGES_EVENT = 'nexus:chat:messages';
+/** A node's probe of its own subscriptions (realtime-resync.ts); the other nodes ignore it. */
+const PROBE_EVENT = 'nexus:chat:probe';
 
 /** Between the nodes of `/consumer` (through the adapter). */
 interface ConsumerServerSide {
   [MESSAGES_EVENT]: (messages: ChatMessage[]) => void;
+  [PROBE_EVENT]: (token: string) => void;
 }
 
 type ConsumerNamespace = Namespace<
@@ -105,8 +109,8 @@ const UNAWAITED = new Set([
  * socket.io's Redis adapters publish and (un)subscribe without handling the returned promise. In a
  * Redis outage ioredis rejects queued commands after a few reconnect attempts, and an unhandled
  * rejection ends the process. The adapter gets the client through this proxy, which marks those
- * promises handled (and logs) and changes nothing else; a gap in cross-node delivery is filled from
- * the database when traffic resumes.
+ * promises handled (and logs) and changes nothing else; what the other nodes missed meanwhile they
+ * read from the database once subscribed again (realtime-resync.ts).
  */
 function adapterClient<T extends object>(client: T, log: Logger): T {
   return new Proxy(client, {
@@ -123,6 +127,9 @@ function adapterClient<T extends object>(client: T, log: Logger): T {
     },
   });
 }
+
+/** Sockets refilled from the database at once after a resubscription (each is one query). */
+const REFILL_CONCURRENCY = 4;
 
 const convRoom = (id: string) => `conv:${id}`;
 const sessionRoom = (id: string) => `session:${id}`;
@@ -177,6 +184,13 @@ export class Realtime implements AgentNotifier {
           : createAdapter(pub as never, sub as never, { key }),
       );
       this.clustered = true;
+      // Lives as long as the subscriber client (it stops once that has ended).
+      new AdapterResync({
+        sub: clients.sub as never,
+        probe: (token) => this.consumer.serverSideEmit(PROBE_EVENT, token),
+        refill: () => this.refill(),
+        log: this.log,
+      });
     } else if (this.deps.state.kind === 'redis') {
       this.log.warn('the shared state exposes no Redis clients: socket.io fans out on this node only');
     }
@@ -191,6 +205,37 @@ export class Realtime implements AgentNotifier {
     const messages = committed.map((c) => c.message);
     this.deliverLocal(messages);
     if (this.clustered) this.safely(() => this.consumer.serverSideEmit(MESSAGES_EVENT, messages));
+  }
+
+  /**
+   * Replays to every socket of this node what was committed after the last message it was handed
+   * (the adapter was not subscribed for a while: see realtime-resync.ts). Resolves to the number
+   * of messages emitted.
+   */
+  async refill(): Promise<number> {
+    const deliveries: OrderedDelivery[] = [];
+    for (const s of this.consumer.sockets.values()) if (s.data.delivery) deliveries.push(s.data.delivery);
+    for (const s of this.agent.sockets.values())
+      for (const d of s.data.deliveries?.values() ?? []) deliveries.push(d);
+    let emitted = 0;
+    let failed = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < deliveries.length) {
+        const d = deliveries[next++];
+        // A failed fill retries by itself (OrderedDelivery); it is counted, not fatal.
+        emitted += await d.fill().catch(() => {
+          failed++;
+          return 0;
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(REFILL_CONCURRENCY, deliveries.length) }, worker));
+    this.log.info(
+      { deliveries: deliveries.length, emitted, failed },
+      'socket.io adapter subscribed: sockets refilled from the database',
+    );
+    return emitted;
   }
 
   /** Tells a session's sockets (on every node) that it ended, then disconnects them. */
