@@ -429,6 +429,13 @@ export class AgentClient {
     return err;
   }
 
+  /** Takes a suggestion off the list without feedback (the agent is editing it in the composer). */
+  setSuggestionAside(conversationId: string, suggestionId: string): void {
+    const c = this.conversations.get(conversationId);
+    if (c) c.suggestions = c.suggestions.filter((s) => s.id !== suggestionId);
+    this.emit('change', conversationId);
+  }
+
   async suggestionFeedback(
     conversationId: string,
     suggestionId: string,

@@ -46,6 +46,12 @@ export class ConversationPane {
   private readonly off: Array<() => void> = [];
   private typingSent = 0;
   private readonly history: ContactHistory;
+  /**
+   * The suggestion the agent is editing in the composer. Its feedback waits for the send: 'edited'
+   * with the text the agent actually sent ('used' when sent unchanged); nothing when the agent
+   * empties the composer, sends it as an internal note, edits another one, or leaves.
+   */
+  private editing?: { suggestionId: string; text: string };
 
   constructor(
     private readonly agent: AgentClient,
@@ -136,6 +142,8 @@ export class ConversationPane {
         }
       },
       oninput: () => {
+        // An emptied composer drops the suggestion being edited.
+        if (!this.input.value.trim()) this.editing = undefined;
         // Writing a note is nothing the customer should see as typing.
         if (this.note.checked) return;
         const now = Date.now();
@@ -211,7 +219,20 @@ export class ConversationPane {
   private submit(): void {
     const text = this.input.value;
     if (!text.trim()) return;
-    this.agent.send(this.conversationId, text, this.note.checked ? 'agents' : 'all');
+    const visibility = this.note.checked ? 'agents' : 'all';
+    this.agent.send(this.conversationId, text, visibility);
+    const edited = this.editing;
+    this.editing = undefined;
+    if (edited && visibility === 'all') {
+      // What the customer got, as the client sends it (trimmed, at most 4000 characters).
+      const sent = text.trim().slice(0, 4000);
+      void this.agent.suggestionFeedback(
+        this.conversationId,
+        edited.suggestionId,
+        sent === edited.text ? 'used' : 'edited',
+        sent === edited.text ? undefined : sent,
+      );
+    }
     this.agent.typing(this.conversationId, false);
     this.typingSent = 0;
     this.input.value = '';
@@ -334,9 +355,11 @@ export class ConversationPane {
                   type: 'button',
                   class: 'secondary small',
                   onclick: () => {
+                    // The feedback is given when the reply is sent (see submit), with what was sent.
+                    this.editing = { suggestionId: sug.id, text: sug.text };
+                    this.agent.setSuggestionAside(this.conversationId, sug.id);
                     this.input.value = sug.text;
                     this.input.focus();
-                    void this.agent.suggestionFeedback(this.conversationId, sug.id, 'edited', sug.text);
                   },
                 },
                 'Edit',
@@ -399,6 +422,7 @@ function messageItem(m: ChatMessage): HTMLLIElement {
   }
   const note = m.visibility === 'agents';
   const side = m.from.type === 'Customer' ? 'customer' : m.from.type === 'Bot' ? 'bot' : 'agent';
+  const offered = side === 'customer' ? [] : offeredLines(m);
   return h(
     'li',
     { class: `msg ${side}${note ? ' note' : ''}`, 'data-seq': m.seq },
@@ -408,7 +432,9 @@ function messageItem(m: ChatMessage): HTMLLIElement {
       note ? 'Internal note · ' : '',
       m.from.nickname || (side === 'customer' ? 'Customer' : side === 'bot' ? 'Bot' : 'Agent'),
     ),
-    h('p', { class: 'bubble' }, m.text ?? ''),
+    // A bot's quick replies or cards may come without text: the agent reads what the customer was offered.
+    m.text || !offered.length ? h('p', { class: 'bubble' }, m.text ?? '') : null,
+    ...offered.map((line) => h('p', { class: 'meta offered' }, line)),
     h(
       'p',
       { class: 'meta' },
@@ -422,4 +448,18 @@ function messageItem(m: ChatMessage): HTMLLIElement {
         : '',
     ),
   );
+}
+
+/** A message's cards and quick replies in words, as the customer was shown them. */
+function offeredLines(m: ChatMessage): string[] {
+  const lines: string[] = [];
+  for (const c of m.content?.cards ?? []) {
+    const buttons = (c.buttons ?? []).map((b) => b.text);
+    lines.push(
+      `Card: ${[c.title, c.subtitle].filter(Boolean).join(' — ')}${buttons.length ? ` [${buttons.join(' · ')}]` : ''}`,
+    );
+  }
+  const quick = m.content?.quickReplies ?? [];
+  if (quick.length) lines.push(`Offered: ${quick.map((q) => q.text).join(' · ')}`);
+  return lines;
 }
