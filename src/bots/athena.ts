@@ -23,6 +23,7 @@ import { Router } from '../shared/http/router.js';
 import { HttpServer } from '../shared/http/server.js';
 import type { HttpContext, RawReply } from '../shared/http/types.js';
 import { processHealth } from '../shared/health.js';
+import { readyWithinGrace } from '../shared/state/readiness.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { counter, createRegistry } from '../shared/metrics.js';
@@ -256,9 +257,16 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
   router.get('/health/live', () => ({ raw: '{"state":"alive"}', contentType: 'application/json' }));
   // Scraped by the athena chart's ServiceMonitor (monitoring.enabled) on the service port.
   router.get('/metrics', async () => ({ raw: await registry.metrics(), contentType: registry.contentType }));
+  // As the gateway's: a Redis blip does not take every replica out of its Service at once
+  // (/health/detail is red at once; readiness fails once Redis is gone longer than the grace).
   router.get('/health/ready', async () => {
-    const ok = state.health.ready && (!db || db.ready);
-    return { status: ok ? 200 : 503, raw: JSON.stringify({ isReady: ok }), contentType: 'application/json' };
+    const ok = (!db || db.ready) && readyWithinGrace(state.health, config.redis.readinessGraceMs);
+    const redis = { ready: state.health.ready, state: state.health.state };
+    return {
+      status: ok ? 200 : 503,
+      raw: JSON.stringify({ isReady: ok, redis }),
+      contentType: 'application/json',
+    };
   });
 
   const server = new HttpServer(router, {

@@ -231,6 +231,8 @@ export const athenaSchema = z
         tlsRejectUnauthorized: bool.default(true),
         /** As nexus.redis.tlsCaFile. */
         tlsCaFile: z.string().default(''),
+        /** As nexus.redis.readinessGraceMs: how long Redis may be unreachable before /health/ready fails. */
+        readinessGraceMs: z.number().int().min(0).default(30_000),
       })
       .strict()
       .default({}),

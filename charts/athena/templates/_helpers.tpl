@@ -101,4 +101,5 @@ athena:
     tls: {{ $a.redis.tls | toJson }}
     tlsRejectUnauthorized: {{ $a.redis.tlsRejectUnauthorized | toJson }}
     tlsCaFile: {{ $a.redis.tlsCaFile | toJson }}
+    readinessGraceMs: {{ $a.redis.readinessGraceMs | toJson }}
 {{- end -}}

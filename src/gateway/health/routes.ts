@@ -11,6 +11,7 @@
 import type { Router } from '../../shared/http/router.js';
 import { processHealth } from '../../shared/health.js';
 import type { Database } from '../../shared/db/pool.js';
+import { readyWithinGrace } from '../../shared/state/readiness.js';
 import type { SharedState } from '../../shared/state/types.js';
 
 export interface HealthDeps {
@@ -73,6 +74,5 @@ export function healthRoutes(router: Router, deps: HealthDeps): void {
 /** Red only because Redis is unready, and not for longer than the grace. */
 function cacheBlipOnly(body: Awaited<ReturnType<typeof healthDetail>>, deps: HealthDeps): boolean {
   if (!body.db.ready || !deps.accepting() || body.cache.ready) return false;
-  const since = deps.state.health.unreadySince;
-  return since !== undefined && Date.now() - since <= deps.readinessGraceMs;
+  return readyWithinGrace(deps.state.health, deps.readinessGraceMs);
 }
