@@ -8,8 +8,9 @@
  * the live publication loses none of them. Live subscribers hear of the events after the commit.
  *
  * A conversation's interaction lifecycle is derived here: `interaction.started` when it is first
- * submitted to a queue, `interaction.finished` when it is done, each once per conversation (a row
- * of `interaction_events`, written in the same transaction, says it was published).
+ * submitted to a queue, `interaction.finished` when a started one is done, each once per
+ * conversation (a row of `interaction_events`, written in the same transaction, says it was
+ * published).
  */
 import { randomUUID } from 'node:crypto';
 import type { ChatService } from '../gateway/chat/service.js';
@@ -90,8 +91,12 @@ export async function conversationBusEvents(e: ConversationEvent, q: Queryable):
   if (!step || !('conversation' in e)) return [ev];
   const c = e.conversation;
   const id = randomUUID();
+  // Only an interaction that started finishes: a conversation a bot answered and ended itself never
+  // reached a queue, so it was never an agent interaction.
   const first = await q.query(
-    `INSERT INTO interaction_events (conversation_id, event, event_id) VALUES ($1, $2, $3)
+    `INSERT INTO interaction_events (conversation_id, event, event_id)
+     SELECT $1::uuid, $2::text, $3::uuid WHERE $2::text = 'started'
+        OR EXISTS (SELECT 1 FROM interaction_events WHERE conversation_id = $1::uuid AND event = 'started')
      ON CONFLICT DO NOTHING RETURNING event_id`,
     [c.id, step, id],
   );

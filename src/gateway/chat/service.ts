@@ -217,10 +217,15 @@ export class ChatService {
     return conversation;
   }
 
-  /** A Chat v3 session: a new conversation, its customer participant and a client token. */
+  /**
+   * A Chat v3 session: a new conversation, its customer participant and a client token. The
+   * conversation is created where routing places it (`placeNew`); a placement that fails creates
+   * nothing.
+   */
   async createSession(input: NewConversation): Promise<ChatSession> {
+    const placed = await this.placeNew(input);
     let event!: ConversationEvent;
-    const { conversation, session } = await this.store.createSession(input, (q, conversation) => {
+    const { conversation, session } = await this.store.createSession(placed, (q, conversation) => {
       event = { type: 'conversation.created', conversation };
       return this.inTx(q, [event]);
     });
@@ -233,7 +238,7 @@ export class ChatService {
     });
     this.emit(event);
     if (this.router) {
-      // A routing failure leaves the conversation queued; the customer still has a session.
+      // Created and placed: a failure to serve it now is picked up by routing's sweep.
       await this.router
         .onNewConversation(conversation)
         .catch((err) =>
@@ -252,6 +257,18 @@ export class ChatService {
 
   get(conversationId: string, ccid?: string): Promise<Conversation | undefined> {
     return this.store.get(conversationId, ccid);
+  }
+
+  private async placeNew(input: NewConversation): Promise<NewConversation> {
+    if (!this.router?.placeNew) return input;
+    try {
+      return await this.router.placeNew(input);
+    } catch (err) {
+      // The contact's tenant is gone (its key was still cached): as the insert would say.
+      if ((err as { code?: string }).code === '23503')
+        throw new AppError('TENANT_NOT_FOUND', undefined, undefined, { cause: err });
+      throw err;
+    }
   }
 
   session(sessionId: string): Promise<SessionRow | undefined> {

@@ -164,8 +164,9 @@ export type ChangedHook = (q: Queryable, before: Conversation, after: Conversati
 
 async function insertConversation(q: Queryable, c: NewConversation): Promise<Conversation> {
   const r = await q.query<ConversationRow>(
-    `INSERT INTO conversations (id, ccid, channel, endpoint, state, queue, customer, user_data, contact_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+    `INSERT INTO conversations (id, ccid, channel, endpoint, state, queue, customer, user_data, contact_id,
+       queued_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $5 = 'queued' THEN now() END) RETURNING *`,
     [
       randomUUID(),
       c.ccid,

@@ -79,8 +79,14 @@ export type ConversationEvent =
 
 export type ConversationListener = (event: ConversationEvent) => void | Promise<void>;
 
-/** Routing's hook: called once for each new consumer conversation (Chat v3 session, socket). */
+/** Routing's hook for each new consumer conversation (Chat v3 session, socket, SMS). */
 export interface ConversationRouter {
+  /**
+   * Before the conversation is created: where it starts (state, queue, contact). It is created
+   * there, so it is never seen anywhere else first (a bot's conversation is never queued).
+   */
+  placeNew?(input: NewConversation): Promise<NewConversation>;
+  /** After its creation is committed (a queued conversation is served). */
   onNewConversation(conversation: Conversation): Promise<void>;
 }
 

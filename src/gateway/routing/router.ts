@@ -21,7 +21,7 @@ import type { ContactStore } from '../contacts/store.js';
 import type { EndpointStore } from '../endpoints/store.js';
 import type { ConversationState, ConversationSummary } from '../chat/events.js';
 import { type ConversationRow, isUuid, toConversation } from '../chat/store.js';
-import type { Conversation } from '../chat/types.js';
+import type { Conversation, NewConversation } from '../chat/types.js';
 import { agentConversations, announceAssigned, contactHistory } from './agent-view.js';
 import { giveTo, hasRoom, LIVE, lockAgentWithRoom } from './capacity.js';
 import { customerUnseen, PresenceSweep } from './presence.js';
@@ -266,38 +266,25 @@ export class Routing {
   // ---- transitions -------------------------------------------------------------------------
 
   /**
-   * A new consumer conversation: matched to its contact, then handed to its endpoint's bot (state
-   * `bot`) or queued on its endpoint's queue with a "queued" notice to the customer.
+   * Where a new consumer conversation starts, decided BEFORE chat creates it (in its creating
+   * transaction it is already there): matched to its contact, then owned by its endpoint's bot
+   * (state `bot`) or waiting on its endpoint's queue. A bot's conversation is never queued first,
+   * not even for an instant: no agent or queue watcher sees it, and it is submitted to a queue (the
+   * interaction STARTED) only when the bot hands it over.
    */
-  async onNewConversation(conversation: Conversation): Promise<void> {
-    const { ccid, id } = conversation;
-    const contact = await this.opts.contacts.match(ccid, conversation.customer ?? {});
-    const endpoint = conversation.endpoint
-      ? await this.opts.endpoints.get(ccid, conversation.endpoint)
-      : undefined;
+  async placeNew(input: NewConversation): Promise<NewConversation> {
+    const { ccid } = input;
+    const contact = await this.opts.contacts.match(ccid, input.customer ?? {});
+    const endpoint = input.endpoint ? await this.opts.endpoints.get(ccid, input.endpoint) : undefined;
     // An endpoint nobody provisioned queues on a queue of its own name, so nothing is lost.
-    const queue = endpoint?.queue ?? conversation.queue ?? (conversation.endpoint || DEFAULT_QUEUE);
-    const state: ConversationState = endpoint?.bot ? 'bot' : 'queued';
-    const after = await this.db.tx(async (q) => {
-      const r = await q.query<ConversationRow>(
-        `UPDATE conversations SET contact_id = $2, queue = $3, state = $4,
-           queued_at = CASE WHEN $4 = 'queued' THEN now() ELSE queued_at END, updated_at = now()
-         WHERE id = $1 AND state IN ('bot', 'queued') AND agent_id IS NULL
-         RETURNING *`,
-        [id, contact.id, queue, state],
-      );
-      if (!r.rows[0]) return undefined;
-      const a = toConversation(r.rows[0]);
-      if (a.state !== conversation.state || a.queue !== conversation.queue)
-        await this.port.recordStateChange?.(q, conversation, a);
-      return a;
-    });
-    if (!after) return;
-    this.metrics?.transitions.inc({ to: state });
-    if (after.state !== conversation.state || after.queue !== conversation.queue) {
-      await this.port.stateChanged(conversation, after);
-    }
-    if (state === 'queued') await this.queued(after);
+    const queue = endpoint?.queue ?? input.queue ?? (input.endpoint || DEFAULT_QUEUE);
+    return { ...input, contactId: contact.id, queue, state: endpoint?.bot ? 'bot' : 'queued' };
+  }
+
+  /** A new consumer conversation, committed where `placeNew` put it: a queued one is served. */
+  async onNewConversation(conversation: Conversation): Promise<void> {
+    this.metrics?.transitions.inc({ to: conversation.state });
+    if (conversation.state === 'queued') await this.queued(conversation);
   }
 
   private async queued(c: Conversation): Promise<void> {
