@@ -370,6 +370,37 @@ describe.each(engines())('Dialogflow ES, Lex V2 and webhook bots in the demo pag
       message: 'Can I change the delivery address?',
       metadata: { mode: 'assist' },
     });
+
+    // Edited and sent unchanged: the suggestion was used as offered.
+    await say('And the billing address?');
+    await expect
+      .poll(() => suggestions.locator('.suggestion p').allTextContents(), { timeout: 20_000 })
+      .toEqual([SUGGEST_3]);
+    await suggestions.getByRole('button', { name: 'Edit' }).click();
+    await expect(reply.inputValue()).resolves.toBe(SUGGEST_3);
+    await reply.press('Enter');
+    await expect.poll(transcript, { timeout: 20_000 }).toContain(SUGGEST_3);
+    const third = await t.nexus.db.query(
+      'SELECT id::text FROM suggestions WHERE conversation_id = $1 AND text = $2',
+      [conversationId, SUGGEST_3],
+    );
+    await expect
+      .poll(
+        async () =>
+          (
+            await t.nexus.db.query(
+              'SELECT suggestion_id, action, text FROM suggestion_feedback WHERE ccid = $1 ORDER BY created_at',
+              [ccid],
+            )
+          ).rows,
+        { timeout: 20_000 },
+      )
+      .toEqual([
+        { suggestion_id: idOf(SUGGEST_2), action: 'edited', text: EDITED },
+        { suggestion_id: third.rows[0].id, action: 'used', text: null },
+      ]);
+    // Suggestions never reached the customer's widget.
+    expect((await transcript()).filter((m) => m === SUGGEST_1 || m === SUGGEST_2)).toEqual([]);
     // The bot stayed silent to the customer after the handoff.
     const bots = await t.nexus.db.query(
       `SELECT text FROM messages WHERE conversation_id = $1 AND from_type = 'Bot' ORDER BY seq`,
@@ -384,6 +415,7 @@ const LEX_GREETING = 'Hi, I am the Northwind parcel assistant.';
 const RASA_GREETING = 'Hi! I can help with your orders.';
 const SUGGEST_1 = 'Yes, until the parcel ships you can change it in your account.';
 const SUGGEST_2 = 'Let me change it for you: what is the new address?';
+const SUGGEST_3 = 'The billing address is changed under Account, Payment.';
 const EDITED = 'Let me change it for you: what is the new street address and postcode?';
 
 function esScript(q: { text: string }) {
@@ -447,7 +479,10 @@ function lexScript(q: { text: string }) {
 }
 
 function rasaScript(c: { message: string; metadata: Record<string, unknown> }) {
-  if (c.metadata?.mode === 'assist') return { body: [{ text: SUGGEST_1 }, { text: SUGGEST_2 }] };
+  if (c.metadata?.mode === 'assist')
+    return /billing/.test(c.message)
+      ? { body: [{ text: SUGGEST_3 }] }
+      : { body: [{ text: SUGGEST_1 }, { text: SUGGEST_2 }] };
   if (c.message === '/order_status')
     return {
       body: [
