@@ -11,9 +11,9 @@ import type { SharedState } from '../shared/state/types.js';
 import { BUILTIN_PLUGINS } from './builtins.js';
 import { EventBus } from './bus.js';
 import { loadPluginModules, PluginHost, type ServiceSource } from './host.js';
-import { Outbox, type OutboxRow } from './outbox/outbox.js';
+import { type AfterCommit, Outbox, type OutcomeHook } from './outbox/outbox.js';
 
-export type OutcomeHook = (row: OutboxRow, outcome: 'done' | 'dead', result: unknown) => void | Promise<void>;
+export type { OutcomeHook } from './outbox/outbox.js';
 
 export interface PluginRuntimeDeps {
   config: NexusConfig;
@@ -48,14 +48,30 @@ export class PluginRuntime {
         publish: (c, m) => deps.state().pubsub.publish(c, m),
         subscribe: (c, fn) => deps.state().pubsub.subscribe(c, fn),
       },
-      onOutcome: async (row, outcome, result) => {
-        for (const fn of this.onOutcome) await fn(row, outcome, result);
+      // Every hook runs in the outcome's transaction; their live parts after its commit.
+      onOutcome: async (row, outcome, result, q) => {
+        const after: AfterCommit[] = [];
+        for (const fn of this.onOutcome) {
+          const a = await fn(row, outcome, result, q);
+          if (typeof a === 'function') after.push(a);
+        }
+        return after.length
+          ? async () => {
+              for (const a of after) {
+                await Promise.resolve()
+                  .then(a)
+                  .catch((err) =>
+                    log.warn({ err: (err as Error).message, id: row.id }, 'outcome notification failed'),
+                  );
+              }
+            }
+          : undefined;
       },
     });
     this.bus = new EventBus(this.outbox, log.child({ component: 'bus' }), deps.registry);
   }
 
-  /** Hooks told of every delivery's final outcome (delivery states, `undelivered`). */
+  /** Hooks told of every delivery's final outcome, in its transaction (delivery states, `undelivered`). */
   readonly onOutcome: OutcomeHook[] = [];
 
   /** Work to do once the host exists (modules register outbox handlers and bus planners here). */

@@ -32,11 +32,11 @@ export function receipts(t: TestNexus) {
   };
 }
 
-/** Resolves with the final outcome of one outbox row. */
+/** Resolves with the final outcome of one outbox row (once it is committed). */
 export function outboxOutcome(t: TestNexus, rowId: string): Promise<'done' | 'dead'> {
   return new Promise((resolve) => {
     t.nexus.plugins.onOutcome.push((row, outcome) => {
-      if (row.id === rowId) resolve(outcome);
+      if (row.id === rowId) return () => resolve(outcome);
     });
   });
 }

@@ -116,12 +116,14 @@ export class OutboundMessages {
   /** Registers the outbox handler, the dead-letter hook and the receipt listener. */
   attach(rt: PluginRuntime): void {
     rt.outbox.handle(OUTBOUND_KIND, (row) => this.deliver(row));
-    rt.onOutcome.push(async (row, outcome) => {
+    // In the dead letter's own transaction: the message is failed exactly when its delivery is dead.
+    rt.onOutcome.push(async (row, outcome, _result, q) => {
       if (row.kind !== OUTBOUND_KIND || outcome !== 'dead') return;
-      await this.transition(row.ccid, String(row.payload.messageId), {
+      const done = await this.transitionIn(q, row.ccid, String(row.payload.messageId), {
         state: 'failed',
         error: row.lastError ?? 'delivery failed',
       });
+      return done ? () => rt.bus.published([done.event], done.n) : undefined;
     });
     // Receipts the providers' inbound routes publish name the provider's id.
     rt.bus.subscribe('outbound-receipts', { types: ['delivery.receipt'] }, async (e) => {
@@ -289,36 +291,42 @@ export class OutboundMessages {
     messageId: string,
     change: { state: DeliveryState; providerMessageId?: string | null; error?: string | null },
   ): Promise<boolean> {
-    const { bus } = this.deps.plugins;
-    const done = await this.deps.db.tx(async (q: Queryable) => {
-      const r = await q.query<Row>('SELECT * FROM outbound_messages WHERE ccid = $1 AND id = $2 FOR UPDATE', [
+    const done = await this.deps.db.tx((q) => this.transitionIn(q, ccid, messageId, change));
+    if (!done) return false;
+    this.deps.plugins.bus.published([done.event], done.n);
+    return true;
+  }
+
+  /** The transition inside the caller's transaction; its event is the caller's to announce after the commit. */
+  private async transitionIn(
+    q: Queryable,
+    ccid: string,
+    messageId: string,
+    change: { state: DeliveryState; providerMessageId?: string | null; error?: string | null },
+  ): Promise<{ event: BusEvent; n: number } | undefined> {
+    const r = await q.query<Row>('SELECT * FROM outbound_messages WHERE ccid = $1 AND id = $2 FOR UPDATE', [
+      ccid,
+      messageId,
+    ]);
+    const before = r.rows[0];
+    if (!before || !MOVES[before.state].includes(change.state)) return undefined;
+    const u = await q.query<Row>(
+      `UPDATE outbound_messages SET state = $3,
+         provider_message_id = CASE WHEN $4::boolean THEN $5 ELSE provider_message_id END,
+         error = CASE WHEN $6::boolean THEN $7 ELSE error END, updated_at = now()
+       WHERE ccid = $1 AND id = $2 RETURNING *`,
+      [
         ccid,
         messageId,
-      ]);
-      const before = r.rows[0];
-      if (!before || !MOVES[before.state].includes(change.state)) return undefined;
-      const u = await q.query<Row>(
-        `UPDATE outbound_messages SET state = $3,
-           provider_message_id = CASE WHEN $4::boolean THEN $5 ELSE provider_message_id END,
-           error = CASE WHEN $6::boolean THEN $7 ELSE error END, updated_at = now()
-         WHERE ccid = $1 AND id = $2 RETURNING *`,
-        [
-          ccid,
-          messageId,
-          change.state,
-          change.providerMessageId !== undefined,
-          change.providerMessageId ?? null,
-          change.error !== undefined,
-          change.error ? change.error.slice(0, 500) : null,
-        ],
-      );
-      const event = this.receipt(u.rows[0], before.state);
-      const n = await bus.publishInTx(q, [event]);
-      return { event, n };
-    });
-    if (!done) return false;
-    bus.published([done.event], done.n);
-    return true;
+        change.state,
+        change.providerMessageId !== undefined,
+        change.providerMessageId ?? null,
+        change.error !== undefined,
+        change.error ? change.error.slice(0, 500) : null,
+      ],
+    );
+    const event = this.receipt(u.rows[0], before.state);
+    return { event, n: await this.deps.plugins.bus.publishInTx(q, [event]) };
   }
 
   private receipt(r: Row, previous: DeliveryState | undefined): BusEvent {

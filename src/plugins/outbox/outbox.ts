@@ -5,6 +5,12 @@
  * conversation's deliveries leave in order), deliver them through the handler of their kind, and
  * record the outcome: done, a retry with exponential backoff and full jitter, or a dead letter.
  * A crash mid-delivery leaves the lease to expire and another worker delivers again: at least once.
+ *
+ * The outcome (done or dead) and what the outcome hooks record of it (an SMS's delivery state, the
+ * conversation's `undelivered` mark) commit in one transaction, so a crash or a failing statement
+ * never leaves one without the other. When that transaction fails after the handler succeeded, the
+ * handler's result is kept on the row (`delivered_at` set, still pending): the next attempt records
+ * the outcome again without delivering a second time.
  */
 import type { Queryable } from '../../shared/db/pool.js';
 import type { Logger } from '../../shared/logger.js';
@@ -46,6 +52,23 @@ export interface OutboxRow {
 /** Delivers one row; returns what to record as its result. Throw PluginError to say whether to retry. */
 export type DeliveryHandler = (row: OutboxRow) => Promise<unknown>;
 
+/** What an outcome hook leaves for after the commit (live notifications). */
+export type AfterCommit = () => void | Promise<void>;
+
+/**
+ * Told of a delivery's final outcome INSIDE the transaction that records it (`q`): what it writes
+ * commits with the outcome or not at all. It must use `q` only (on the embedded engine the pool has
+ * one connection, which the transaction holds) and returns what to do after the commit.
+ */
+export type OutcomeHook = (
+  row: OutboxRow,
+  outcome: 'done' | 'dead',
+  result: unknown,
+  q: Queryable,
+) => OutcomeHookResult | Promise<OutcomeHookResult>;
+// biome-ignore lint/suspicious/noConfusingVoidType: a hook with nothing for after the commit returns nothing
+type OutcomeHookResult = AfterCommit | undefined | void;
+
 export interface OutboxOptions {
   db: { tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>; query: Queryable['query'] };
   log: Logger;
@@ -59,8 +82,8 @@ export interface OutboxOptions {
   /** Backoff base and cap, in ms. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
-  /** Called after a row is delivered or dead-lettered (delivery states, undelivered marking). */
-  onOutcome?: (row: OutboxRow, outcome: 'done' | 'dead', result: unknown) => Promise<void> | void;
+  /** Called in the transaction that marks a row delivered or dead-lettered (delivery states, undelivered marking). */
+  onOutcome?: OutcomeHook;
 }
 
 const WAKE_CHANNEL = 'outbox:wake';
@@ -275,26 +298,42 @@ export class Outbox {
   private async deliver(row: OutboxRow): Promise<void> {
     const handler = this.handlers.get(row.kind);
     if (!handler) return;
+    // Delivered by an earlier attempt whose outcome could not be recorded: not delivered again.
+    const deliveredBefore = row.deliveredAt !== null;
+    let result: unknown;
     try {
-      const result = await handler(row);
-      await this.opts.db.query(
+      result = deliveredBefore ? row.result : await handler(row);
+    } catch (err) {
+      await this.failed(row, err);
+      return;
+    }
+    try {
+      const recorded = await this.record(
+        { ...row, state: 'done', lastError: null },
+        'done',
+        result,
         `UPDATE outbox SET state = 'done', result = $2::jsonb, locked_until = NULL, last_error = NULL,
-           delivered_at = now(), updated_at = now() WHERE id = $1`,
+           delivered_at = COALESCE(delivered_at, now()), updated_at = now() WHERE id = $1 AND state = 'pending'`,
         [row.id, JSON.stringify(result ?? null)],
       );
-      this.m?.delivered.inc({ kind: row.kind });
-      this.m?.lag.observe({ kind: row.kind }, (Date.now() - Date.parse(row.createdAt)) / 1000);
-      await this.outcome({ ...row, state: 'done' }, 'done', result);
+      if (recorded) {
+        this.m?.delivered.inc({ kind: row.kind });
+        this.m?.lag.observe({ kind: row.kind }, (Date.now() - Date.parse(row.createdAt)) / 1000);
+      }
     } catch (err) {
-      const retryable = err instanceof PluginError ? err.retryable : true;
-      const message = (err as Error).message?.slice(0, 500) ?? String(err);
-      this.m?.failed.inc({ kind: row.kind, retryable: String(retryable) });
+      // Keep the result, so that the next attempt records the outcome without delivering again.
+      await this.unrecorded(row, err, { result });
+    }
+  }
+
+  /** A failed attempt: retried with backoff, or dead-lettered (with its outcome hooks) at the limit. */
+  private async failed(row: OutboxRow, err: unknown): Promise<void> {
+    const retryable = err instanceof PluginError ? err.retryable : true;
+    const message = (err as Error).message?.slice(0, 500) ?? String(err);
+    this.m?.failed.inc({ kind: row.kind, retryable: String(retryable) });
+    try {
       if (retryable && row.attempts < row.maxAttempts) {
-        const delay = backoffMs(
-          row.attempts,
-          this.opts.backoffBaseMs ?? 1000,
-          this.opts.backoffMaxMs ?? 300_000,
-        );
+        const delay = this.backoff(row.attempts);
         await this.opts.db.query(
           `UPDATE outbox SET next_attempt_at = now() + ($2::int * interval '1 millisecond'), locked_until = NULL,
              last_error = $3, updated_at = now() WHERE id = $1`,
@@ -304,27 +343,103 @@ export class Outbox {
           { id: row.id, kind: row.kind, attempts: row.attempts, delay, error: message },
           'delivery will be retried',
         );
-      } else {
-        await this.opts.db.query(
-          `UPDATE outbox SET state = 'dead', locked_until = NULL, last_error = $2, updated_at = now() WHERE id = $1`,
-          [row.id, message],
-        );
+        return;
+      }
+    } catch (dbErr) {
+      // The lease expires and another attempt is made.
+      this.opts.log.warn({ id: row.id, err: (dbErr as Error).message }, 'outbox retry not recorded');
+      return;
+    }
+    try {
+      const recorded = await this.record(
+        { ...row, state: 'dead', lastError: message },
+        'dead',
+        undefined,
+        `UPDATE outbox SET state = 'dead', locked_until = NULL, last_error = $2, updated_at = now()
+          WHERE id = $1 AND state = 'pending'`,
+        [row.id, message],
+      );
+      if (recorded) {
         this.m?.dead.inc({ kind: row.kind });
         this.opts.log.warn(
           { id: row.id, kind: row.kind, attempts: row.attempts, error: message },
           'delivery dead-lettered',
         );
-        await this.outcome({ ...row, state: 'dead', lastError: message }, 'dead', undefined);
       }
+    } catch (hookErr) {
+      // Neither the dead letter nor its consequences are recorded: the delivery is tried again.
+      await this.unrecorded(row, hookErr);
     }
   }
 
-  private async outcome(row: OutboxRow, outcome: 'done' | 'dead', result: unknown): Promise<void> {
-    try {
-      await this.opts.onOutcome?.(row, outcome, result);
-    } catch (err) {
-      this.opts.log.warn({ err: (err as Error).message, id: row.id }, 'outbox outcome hook failed');
+  /**
+   * In one transaction: the row's outcome and what the outcome hooks record of it; then their live
+   * part. False when the row was no longer pending (another worker recorded it): hooks not run.
+   */
+  private async record(
+    row: OutboxRow,
+    outcome: 'done' | 'dead',
+    result: unknown,
+    sql: string,
+    params: unknown[],
+  ): Promise<boolean> {
+    const hook = this.opts.onOutcome;
+    if (!hook) return Boolean((await this.opts.db.query(sql, params)).rowCount);
+    const done = await this.opts.db.tx(async (q) => {
+      const u = await q.query(sql, params);
+      if (!u.rowCount) return { recorded: false as const };
+      return { recorded: true as const, after: await hook(row, outcome, result, q) };
+    });
+    if (done.recorded && typeof done.after === 'function') {
+      try {
+        await done.after();
+      } catch (err) {
+        this.opts.log.warn({ err: (err as Error).message, id: row.id }, 'outbox outcome notification failed');
+      }
     }
+    return done.recorded;
+  }
+
+  /**
+   * The outcome's transaction failed: the row stays pending and is tried again after a backoff (a
+   * delivered one keeps its result, so it is not delivered again), up to twice its attempts; then
+   * it is dead-lettered as it is, with the reason, for a re-drive.
+   */
+  private async unrecorded(row: OutboxRow, err: unknown, delivered?: { result: unknown }): Promise<void> {
+    const message = `outcome not recorded: ${(err as Error).message ?? String(err)}`.slice(0, 500);
+    const giveUp = row.attempts >= row.maxAttempts * 2;
+    this.opts.log.warn(
+      { id: row.id, kind: row.kind, attempts: row.attempts, error: message, giveUp },
+      'outbox outcome failed',
+    );
+    try {
+      await this.opts.db.query(
+        `UPDATE outbox SET last_error = $2, locked_until = NULL, updated_at = now(),
+           next_attempt_at = now() + ($3::int * interval '1 millisecond'),
+           state = CASE WHEN $4::boolean THEN 'dead' ELSE state END,
+           result = CASE WHEN $5::boolean THEN $6::jsonb ELSE result END,
+           delivered_at = CASE WHEN $5::boolean THEN COALESCE(delivered_at, now()) ELSE delivered_at END
+         WHERE id = $1 AND state = 'pending'`,
+        [
+          row.id,
+          message,
+          this.backoff(row.attempts),
+          giveUp,
+          !!delivered,
+          JSON.stringify(delivered?.result ?? null),
+        ],
+      );
+    } catch (dbErr) {
+      // The lease expires and another attempt is made.
+      this.opts.log.warn(
+        { id: row.id, err: (dbErr as Error).message },
+        'outbox outcome failure not recorded',
+      );
+    }
+  }
+
+  private backoff(attempt: number): number {
+    return backoffMs(attempt, this.opts.backoffBaseMs ?? 1000, this.opts.backoffMaxMs ?? 300_000);
   }
 
   /** Rows of a tenant in a state, newest first. */

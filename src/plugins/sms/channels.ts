@@ -12,18 +12,26 @@
  * transaction. The outcome and the provider's receipts move the SMS's delivery state forward; each
  * change reaches the conversation's agents as `message.updated`, and a final failure marks the
  * conversation `undelivered` (a re-driven delivery that then succeeds puts it back).
+ *
+ * A state change commits in one transaction with what hangs on it: its `delivery.receipt` bus event's
+ * outbox rows and the conversation's `undelivered` mark (or its lifting). A receipt's transaction is
+ * the receipt's own (a failure answers an error, and the provider's retry finds nothing applied); an
+ * outcome's is the outbox's, which records the delivery done or dead. Agents and live subscribers
+ * hear of it after the commit.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { channelKey } from '../../gateway/channels/schema.js';
 import type { ChannelProvider, ChannelRecord } from '../../gateway/channels/types.js';
-import type { ChatMessage } from '../../gateway/chat/events.js';
+import type { ChatMessage, ConversationState } from '../../gateway/chat/events.js';
 import type { ChatService } from '../../gateway/chat/service.js';
+import { toConversation } from '../../gateway/chat/store.js';
+import type { Conversation } from '../../gateway/chat/types.js';
 import type { ServiceReader } from '../../gateway/services/types.js';
 import type { Database, Queryable } from '../../shared/db/pool.js';
 import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { KeyValueStore } from '../../shared/state/types.js';
-import type { OutboxRow } from '../outbox/outbox.js';
+import type { AfterCommit, OutboxRow } from '../outbox/outbox.js';
 import type { PluginRuntime } from '../runtime.js';
 import {
   type Attachment,
@@ -94,8 +102,8 @@ export class SmsChannels {
       this.plan(e, q),
     );
     rt.outbox.handle(SMS_KIND, (row) => this.deliver(row));
-    rt.onOutcome.push((row, outcome, result) =>
-      row.kind === SMS_KIND ? this.outcome(row, outcome, result) : undefined,
+    rt.onOutcome.push((row, outcome, result, q) =>
+      row.kind === SMS_KIND ? this.outcome(row, outcome, result, q) : undefined,
     );
   }
 
@@ -235,21 +243,34 @@ export class SmsChannels {
     return Number.isInteger(n) && n >= 1 && n <= 50 ? n : DEFAULT_MAX_ATTEMPTS;
   }
 
-  /** A delivery receipt from a provider (verified, for this tenant). */
+  /**
+   * A delivery receipt from a provider (verified, for this tenant). The state change, its bus
+   * event's deliveries and the `undelivered` mark commit together or not at all (then the error
+   * reaches the provider, whose retry applies the receipt afresh).
+   */
   async receiveReceipt(
     ccid: string,
     service: string,
     ev: { providerMessageId: string; state: DeliveryState; error?: string },
   ): Promise<{ matched: boolean; state?: DeliveryState }> {
-    const r = await this.store.applyReceipt(ccid, service, ev.providerMessageId, ev.state, ev.error);
-    if (!r) {
-      // Faster than the send's answer, or a message someone else sent (campaigns): kept, and told.
-      await this.store.keepEarlyReceipt(ccid, service, ev.providerMessageId, ev.state, ev.error);
-      await this.publishReceipt(ccid, service, ev.providerMessageId, ev.state, undefined, ev.error);
-      return { matched: false };
-    }
-    if (r.changed) await this.changed(r.row);
-    return { matched: true, state: r.row.state };
+    const { db, plugins } = this.deps;
+    const r = await db.tx(async (q) => {
+      const store = new SmsStore(q);
+      const applied = await store.applyReceipt(ccid, service, ev.providerMessageId, ev.state, ev.error);
+      if (applied) {
+        const after = applied.changed ? await this.changedIn(q, applied.row) : undefined;
+        return { matched: true, state: applied.row.state, after };
+      }
+      // Faster than the send's answer, or a message someone else sent (campaigns): kept, and told
+      // once (a retry of it, or a state no further than the one kept, changes nothing).
+      if (!(await store.keepEarlyReceipt(ccid, service, ev.providerMessageId, ev.state, ev.error)))
+        return { matched: false };
+      const event = receiptEvent(ccid, service, ev.providerMessageId, ev.state, undefined, ev.error);
+      const n = await plugins.bus.publishInTx(q, [event]);
+      return { matched: false, after: () => plugins.bus.published([event], n) };
+    });
+    await this.afterCommit(r.after, ccid);
+    return r.matched ? { matched: true, state: r.state } : { matched: false };
   }
 
   // ---- outbound -------------------------------------------------------------------------------
@@ -315,26 +336,35 @@ export class SmsChannels {
     });
   }
 
-  private async outcome(row: OutboxRow, outcome: 'done' | 'dead', result: unknown): Promise<void> {
+  /**
+   * In the outbox's transaction that records the delivery done or dead: the SMS's state, what hangs
+   * on it, and the lifting of an `undelivered` mark when a re-driven SMS got through.
+   */
+  private async outcome(
+    row: OutboxRow,
+    outcome: 'done' | 'dead',
+    result: unknown,
+    q: Queryable,
+  ): Promise<AfterCommit | undefined> {
     const p = row.payload as SmsOutboxPayload;
+    const store = new SmsStore(q);
     if (outcome === 'dead') {
-      const out = await this.store.recordSent(
+      const out = await store.recordSent(
         row.ccid,
         p.messageId,
         undefined,
         'failed',
         row.lastError ?? 'dead letter',
       );
-      if (out) await this.changed(out);
-      return;
+      return out ? this.changedIn(q, out) : undefined;
     }
     const r = (result ?? {}) as Partial<SendResult>;
-    let out = await this.store.recordSent(row.ccid, p.messageId, r.providerMessageId, r.state ?? 'sent');
-    if (!out) return;
+    let out = await store.recordSent(row.ccid, p.messageId, r.providerMessageId, r.state ?? 'sent');
+    if (!out) return undefined;
     if (r.providerMessageId) {
-      const early = await this.store.takeEarlyReceipt(row.ccid, row.target, r.providerMessageId);
+      const early = await store.takeEarlyReceipt(row.ccid, row.target, r.providerMessageId);
       if (early) {
-        const applied = await this.store.applyReceipt(
+        const applied = await store.applyReceipt(
           row.ccid,
           row.target,
           r.providerMessageId,
@@ -344,31 +374,35 @@ export class SmsChannels {
         if (applied) out = applied.row;
       }
     }
-    await this.changed(out);
+    const changed = await this.changedIn(q, out);
     // A re-driven SMS got through: the conversation is no longer undelivered.
-    if (!isFinalFailure(out.state)) await this.liftUndelivered(out.conversationId, out.ccid);
+    const lifted = isFinalFailure(out.state)
+      ? undefined
+      : await this.liftUndeliveredIn(q, out.conversationId);
+    return async () => {
+      await changed();
+      if (lifted) await this.announce(lifted);
+    };
   }
 
   /** An `undelivered` conversation goes back to its agent (or its queue). */
   private async liftUndelivered(conversationId: string, ccid: string): Promise<void> {
-    const conv = await this.deps.chat.get(conversationId, ccid);
-    if (conv?.state !== 'undelivered') return;
-    await this.deps.chat.setState(conversationId, {
-      state: conv.agentId ? 'assigned' : 'queued',
-      ifState: ['undelivered'],
-    });
+    const change = await this.deps.db.tx((q) => this.liftUndeliveredIn(q, conversationId));
+    await this.afterCommit(change && (() => this.announce(change)), ccid);
   }
 
-  /** A delivery state changed: the agents see it, the bus hears it, a final failure marks the conversation. */
-  private async changed(row: OutboundRow): Promise<void> {
-    const at = new Date().toISOString();
-    await this.deps.chat.notifier.notifyConversation(row.conversationId, 'message.updated', {
-      conversationId: row.conversationId,
-      messageId: row.messageId,
-      seq: row.seq,
-      delivery: { state: row.state, at },
-    });
-    await this.publishReceipt(
+  private liftUndeliveredIn(q: Queryable, conversationId: string) {
+    return this.setStateIn(q, conversationId, ['undelivered'], (c) => (c.agentId ? 'assigned' : 'queued'));
+  }
+
+  /**
+   * Inside the transaction of a delivery-state change: its `delivery.receipt` event's outbox rows
+   * and, for a final failure, the conversation's `undelivered` mark. Returns the live part: the
+   * agents' `message.updated`, the bus's live subscribers, the conversation's change.
+   */
+  private async changedIn(q: Queryable, row: OutboundRow): Promise<AfterCommit> {
+    const { bus } = this.deps.plugins;
+    const event = receiptEvent(
       row.ccid,
       row.service,
       row.providerMessageId,
@@ -376,38 +410,60 @@ export class SmsChannels {
       row,
       row.error ?? undefined,
     );
-    if (isFinalFailure(row.state)) {
-      await this.deps.chat.setState(row.conversationId, { state: 'undelivered', ifState: OPEN });
-    }
+    const n = await bus.publishInTx(q, [event]);
+    const marked = isFinalFailure(row.state)
+      ? await this.setStateIn(q, row.conversationId, OPEN, () => 'undelivered')
+      : undefined;
+    return async () => {
+      await this.deps.chat.notifier.notifyConversation(row.conversationId, 'message.updated', {
+        conversationId: row.conversationId,
+        messageId: row.messageId,
+        seq: row.seq,
+        delivery: { state: row.state, at: new Date().toISOString() },
+      });
+      bus.published([event], n);
+      if (marked) await this.announce(marked);
+    };
   }
 
-  private async publishReceipt(
-    ccid: string,
-    service: string,
-    providerMessageId: string | null,
-    state: DeliveryState,
-    row?: OutboundRow,
-    error?: string,
-  ): Promise<void> {
-    const event: BusEvent = {
-      id: randomUUID(),
-      type: 'delivery.receipt',
-      ccid,
-      ...(row ? { conversationId: row.conversationId } : {}),
-      channelType: 'sms',
-      timestamp: new Date().toISOString(),
-      data: {
-        service,
-        providerMessageId,
-        state,
-        ...(row ? { messageId: row.messageId, seq: row.seq } : {}),
-        ...(error ? { error } : {}),
-      },
-    };
+  /**
+   * A conversation's state change in the caller's transaction (compare-and-set on `ifState`),
+   * recorded with chat so that its own transaction hooks (the bus's planners) run in it too.
+   */
+  private async setStateIn(
+    q: Queryable,
+    conversationId: string,
+    ifState: ConversationState[],
+    to: (c: Conversation) => ConversationState,
+  ): Promise<{ before: Conversation; after: Conversation } | undefined> {
+    const cur = await q.query('SELECT * FROM conversations WHERE id = $1 FOR UPDATE', [conversationId]);
+    if (!cur.rows[0]) return undefined;
+    const before = toConversation(cur.rows[0]);
+    if (!ifState.includes(before.state)) return undefined;
+    const u = await q.query(
+      'UPDATE conversations SET state = $2, updated_at = now() WHERE id = $1 RETURNING *',
+      [conversationId, to(before)],
+    );
+    const after = toConversation(u.rows[0]);
+    await this.deps.chat.recordStateChange(q, before, after);
+    return { before, after };
+  }
+
+  /** After the commit of `setStateIn`: the listeners (routing, the bus) and the agents hear of it. */
+  private async announce(change: { before: Conversation; after: Conversation }): Promise<void> {
+    this.deps.chat.announceStateChange(change.before, change.after);
+    await this.deps.chat.notifier.notifyConversation(change.after.id, 'conversation.updated', {
+      conversation: change.after,
+    });
+  }
+
+  /** The live part of a committed change: its failure is logged, the change stands. */
+  private async afterCommit(after: AfterCommit | undefined, ccid: string): Promise<void> {
+    if (!after) return;
     try {
-      await this.deps.plugins.bus.publish(this.deps.db, [event]);
+      await after();
     } catch (err) {
-      this.deps.log.warn({ err: (err as Error).message, ccid }, 'publishing a delivery receipt failed');
+      this.deps.log.warn({ err: (err as Error).message, ccid }, 'notifying a delivery state change failed');
     }
   }
 
@@ -432,4 +488,30 @@ export class SmsChannels {
       if ((await kv.get(key).catch(() => null)) === token) await kv.delete(key).catch(() => false);
     }
   }
+}
+
+/** The bus event of a delivery state (of a known SMS when `row` is given). */
+function receiptEvent(
+  ccid: string,
+  service: string,
+  providerMessageId: string | null,
+  state: DeliveryState,
+  row?: OutboundRow,
+  error?: string,
+): BusEvent {
+  return {
+    id: randomUUID(),
+    type: 'delivery.receipt',
+    ccid,
+    ...(row ? { conversationId: row.conversationId } : {}),
+    channelType: 'sms',
+    timestamp: new Date().toISOString(),
+    data: {
+      service,
+      providerMessageId,
+      state,
+      ...(row ? { messageId: row.messageId, seq: row.seq } : {}),
+      ...(error ? { error } : {}),
+    },
+  };
 }

@@ -235,20 +235,24 @@ export class SmsStore {
     return { row: toOutbound(r.rows[0]), changed: r.rows[0].old !== r.rows[0].state };
   }
 
-  /** Keeps a receipt that matched nothing (yet); the furthest state wins. */
+  /**
+   * Keeps a receipt that matched nothing (yet); the furthest state wins. False when it changed
+   * nothing (a retried receipt, or one no further than the state kept).
+   */
   async keepEarlyReceipt(
     ccid: string,
     service: string,
     providerMessageId: string,
     state: DeliveryState,
     error?: string,
-  ): Promise<void> {
-    await this.db.query(
+  ): Promise<boolean> {
+    const r = await this.db.query(
       `INSERT INTO sms_early_receipts (ccid, service, provider_message_id, state, error) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (ccid, service, provider_message_id) DO UPDATE SET state = EXCLUDED.state, error = EXCLUDED.error
        WHERE ${rankOf('EXCLUDED.state')} > ${RANK_SQL.replace('state', 'sms_early_receipts.state')}`,
       [ccid, service, providerMessageId, state, error ?? null],
     );
+    return (r.rowCount ?? 0) > 0;
   }
 
   /** Takes the early receipt of a provider id, if one came. */
