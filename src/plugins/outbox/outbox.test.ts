@@ -140,6 +140,70 @@ describe.each(engines())('outbox on %s engine', (engine) => {
     expect(outcomes[2]).toEqual(['2', 'done']);
   });
 
+  it('records the outcome and what its hook writes in one transaction; a failed one is recorded later without delivering again', async () => {
+    await db.query('CREATE TABLE outcome_marks (n int PRIMARY KEY, outcome text NOT NULL)');
+    const sends: number[] = [];
+    const after: number[] = [];
+    let hookFails = 2;
+    const box = make(db, {
+      onOutcome: async (row, outcome, _result, q) => {
+        const n = row.payload.n as number;
+        await q.query('INSERT INTO outcome_marks (n, outcome) VALUES ($1, $2)', [n, outcome]);
+        // The mark above is rolled back with the outcome when the hook fails after writing it.
+        if (n === 1 && hookFails-- > 0) throw new Error('database went away');
+        return () => void after.push(n);
+      },
+    });
+    box.handle('test', async (row) => {
+      sends.push(row.payload.n as number);
+      if (row.payload.n === 2) throw new PluginError('refused', { retryable: false, status: 400 });
+      return { providerMessageId: `p-${row.payload.n}` };
+    });
+    await db.tx((q) => box.enqueue(q, [item(1, 'a'), item(2, 'b')]));
+    await box.start();
+    await until(() => after.length === 2);
+    expect(after.sort()).toEqual([1, 2]);
+    // Sent once each, though row 1's outcome took three attempts to record.
+    expect(sends.sort()).toEqual([1, 2]);
+    const marks = await db.query('SELECT n, outcome FROM outcome_marks ORDER BY n');
+    expect(marks.rows).toEqual([
+      { n: 1, outcome: 'done' },
+      { n: 2, outcome: 'dead' },
+    ]);
+    const rows = await box.list('cc1', undefined);
+    const one = rows.find((r) => r.payload.n === 1)!;
+    expect([one.state, one.attempts, one.result, one.lastError]).toEqual([
+      'done',
+      3,
+      { providerMessageId: 'p-1' },
+      null,
+    ]);
+    expect(rows.find((r) => r.payload.n === 2)?.state).toBe('dead');
+  });
+
+  it('a dead letter whose hook fails is not recorded: the delivery is tried again', async () => {
+    const outcomes: string[] = [];
+    let hookFails = 1;
+    let sends = 0;
+    const box = make(db, {
+      onOutcome: (_row, outcome) => {
+        if (hookFails-- > 0) throw new Error('database went away');
+        outcomes.push(outcome);
+      },
+    });
+    box.handle('test', async () => {
+      sends++;
+      throw new PluginError('refused', { retryable: false, status: 400 });
+    });
+    await db.tx((q) => box.enqueue(q, [item(1)]));
+    await box.start();
+    await until(() => outcomes.length === 1);
+    expect(outcomes).toEqual(['dead']);
+    expect(sends).toBe(2);
+    const [row] = await box.list('cc1', 'dead');
+    expect([row.attempts, row.lastError]).toEqual([2, 'refused']);
+  });
+
   it('keeps delivering other conversations while one delivery hangs', async () => {
     const hung = deferred();
     const got: string[] = [];
