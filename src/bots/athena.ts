@@ -319,6 +319,7 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
         speech = createGoogleSpeech({
           apiKey: config.google.speechApiKey,
           timeoutMs: config.nexus.timeout,
+          streamPace: config.google.speechStreamPace,
           ...opts.speech,
         });
       turns = new ConversationTurns({

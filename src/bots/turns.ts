@@ -268,12 +268,21 @@ export class ConversationTurns {
       const bytes = await this.opts.voice.fetch(ev.ccid, voice.url, abort.signal);
       const audio = audioOf(voice.mediaType, bytes);
       if (!audio) throw new VoiceMessageError(`${voice.mediaType} audio is not understood`);
-      const turn = await withSpeech(lease.connector, settings.provider, this.opts.speech).turn({
-        ...input,
-        audio,
-      });
+      const turn = await withSpeech(lease.connector, settings.provider, this.opts.speech, {
+        onStream: extend,
+      }).turn({ ...input, audio });
       // A bot that took the audio itself but said nothing of what it heard still had a voice turn.
       return { ...turn, transcript: turn.transcript ?? '' };
+    };
+    let deadline = Date.now() + timeoutMs;
+    let expire: (() => void) | undefined;
+    // A long voice message is streamed to speech-to-text at a pace near real time: its deadline makes room.
+    const extend = (ms: number) => {
+      if (!timer || !expire) return;
+      clearTimeout(timer);
+      deadline += ms;
+      timer = setTimeout(expire, deadline - Date.now());
+      timer.unref?.();
     };
     try {
       return await Promise.race([

@@ -237,7 +237,14 @@ export const athenaSchema = z
       .strict()
       .default({}),
     google: z
-      .object({ speechApiKey: z.string().default('') })
+      .object({
+        speechApiKey: z.string().default(''),
+        /**
+         * How many times real time a recorded voice message over a minute is streamed to
+         * speech-to-text at (Google wants about real time): at 2, five minutes of audio take 2.5.
+         */
+        speechStreamPace: z.number().min(1).max(100).default(2),
+      })
       .strict()
       .default({}),
   })

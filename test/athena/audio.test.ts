@@ -61,12 +61,14 @@ describe.each(engines())('voice messages end to end (%s)', (engine) => {
   beforeAll(async () => {
     t = await startNexus({ engine });
     rasa = await FakeRasa.start();
-    speech = await startSpeechFake(SPEECH_KEY);
+    // Streams at 50× real time, which this fake is told to allow (Google wants about real time:
+    // speech-pacing.test.ts holds the default pace to the fake's default bound).
+    speech = await startSpeechFake(SPEECH_KEY, { realtimeFactor: 60 });
     cx = await startDialogflowCxFake((q) => ({
       queryResult: { responseMessages: [{ text: { text: [`CX heard "${q.text.trim()}"`] } }] },
     }));
     ({ athena, apiKey: clusterKey } = await startAthena(t, engine, {
-      speech: { apiKey: SPEECH_KEY, apiEndpoint: `${speech.host}:${speech.port}` },
+      speech: { apiKey: SPEECH_KEY, apiEndpoint: `${speech.host}:${speech.port}`, streamPace: 50 },
     }));
     ({ tenant, alice } = await botTenant(t, athena, {
       bots: {

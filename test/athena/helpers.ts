@@ -97,8 +97,8 @@ export async function startAthena(
   opts: {
     apiKey?: string;
     apiPrefix?: string;
-    /** Speech-to-text at a plaintext gRPC fake (`host:port`). */
-    speech?: { apiKey: string; apiEndpoint: string };
+    /** Speech-to-text at a plaintext gRPC fake (`host:port`), and its stream pace (`athena.google.speechStreamPace`). */
+    speech?: { apiKey: string; apiEndpoint: string; streamPace?: number };
   } = {},
 ): Promise<{ athena: Athena; apiKey: string }> {
   const apiKey =
@@ -121,7 +121,14 @@ export async function startAthena(
         server: { apiPrefix: opts.apiPrefix ?? '/athena/v1,/nexus/v3' },
         nexus: { url: t.url, apiKey, timeout: 5000 },
         redis: { nodes: real ? real.redis : '' },
-        ...(opts.speech ? { google: { speechApiKey: opts.speech.apiKey } } : {}),
+        ...(opts.speech
+          ? {
+              google: {
+                speechApiKey: opts.speech.apiKey,
+                ...(opts.speech.streamPace ? { speechStreamPace: opts.speech.streamPace } : {}),
+              },
+            }
+          : {}),
       },
     },
   }).athena;

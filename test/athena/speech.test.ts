@@ -289,28 +289,6 @@ describe('withSpeech', () => {
     };
   };
 
-  it('streams a voice message longer than a minute, in requests Google takes, and the bot gets the text', async () => {
-    const input = longMessage('I would like to cancel my subscription', 90);
-    const audio = input.audio!;
-    // What one synchronous call cannot take: Google refuses more than a minute of audio in it.
-    const sync = await refusal(speech.recognize(audio));
-    expect(sync.message).toMatch(/Sync input too long/);
-
-    const recognized = fake.recognizeRequests.length;
-    const streams = fake.streams.length;
-    const turn = await withSpeech(connector, 'LexV2', speech).turn(input);
-    expect(turn.replies).toEqual([{ text: 'You said: I would like to cancel my subscription' }]);
-    expect(turn.transcript).toBe('I would like to cancel my subscription');
-    expect(lex.requests.at(-1)?.query).toMatchObject({ kind: 'text' });
-    expect(fake.recognizeRequests.length).toBe(recognized);
-    expect(fake.streams.length).toBe(streams + 1);
-    const [first, ...rest] = fake.streams.at(-1)!;
-    expect(first.streamingConfig.config).toMatchObject({ encoding: 'MULAW', sampleRateHertz: 8000 });
-    expect(rest.length).toBeGreaterThan(1);
-    expect(Math.max(...rest.map((m) => m.audioContent.length))).toBeLessThanOrEqual(25 * 1024);
-    expect(Buffer.concat(rest.map((m) => Buffer.from(m.audioContent))).equals(audio.content)).toBe(true);
-  });
-
   it('a minute or less is one synchronous call; more than five minutes is refused before any call', async () => {
     const streams = fake.streams.length;
     const turn = await withSpeech(connector, 'LexV2', speech).turn(longMessage('just in time', 60));

@@ -102,4 +102,6 @@ athena:
     tlsRejectUnauthorized: {{ $a.redis.tlsRejectUnauthorized | toJson }}
     tlsCaFile: {{ $a.redis.tlsCaFile | toJson }}
     readinessGraceMs: {{ $a.redis.readinessGraceMs | toJson }}
+  google:
+    speechStreamPace: {{ $a.google.speechStreamPace | toJson }}
 {{- end -}}

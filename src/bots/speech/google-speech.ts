@@ -12,6 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { SpeechClient } from '@google-cloud/speech';
 import { googleFailure } from '../connectors/google.js';
 import { BotConnectorError } from '../connectors/types.js';
+import { type Clock, realClock } from './pace.js';
 
 export interface AudioFormat {
   /** `LINEAR16`, `OGG_OPUS`, `WEBM_OPUS`, `FLAC`, `MULAW`, `MP3`, … (an `AUDIO_ENCODING_` prefix is accepted). */
@@ -29,12 +30,20 @@ export interface Transcript {
 /** The role athena needs: audio in, text out. */
 export interface SpeechToText {
   recognize(audio: { content: Buffer } & AudioFormat): Promise<Transcript>;
-  /** Streams `chunks` and resolves with the final transcript; `onInterim` sees the partial ones. */
+  /**
+   * Streams `chunks` and resolves with the final transcript; `onInterim` sees the partial ones.
+   * `expectMs`: how long the audio takes to send (a paced recording), added to the deadline.
+   */
   streamingRecognize(
     chunks: AsyncIterable<Buffer> | Iterable<Buffer>,
     format: AudioFormat,
     onInterim?: (text: string) => void,
+    opts?: { expectMs?: number },
   ): Promise<Transcript>;
+  /** How many times real time a recorded message is streamed at (`athena.google.speechStreamPace`). */
+  readonly streamPace: number;
+  /** The clock that paces it. */
+  readonly clock: Clock;
   close(): Promise<void>;
 }
 
@@ -48,7 +57,17 @@ export interface GoogleSpeechOptions {
   /** Default language when the audio does not say (BCP-47, e.g. `en-US`). */
   languageCode?: string;
   timeoutMs: number;
+  /**
+   * How many times real time a recorded message is streamed at, at least 1 (default 2). Google
+   * wants streamed audio at about real time and publishes no exact bound.
+   */
+  streamPace?: number;
+  /** Pacing's clock (a test's virtual one); default the process's. */
+  clock?: Clock;
 }
+
+/** The default of `athena.google.speechStreamPace`. */
+export const DEFAULT_STREAM_PACE = 2;
 
 const ENCODINGS = new Set([
   'LINEAR16',
@@ -87,6 +106,12 @@ function transcriptOf(results: Result[] | null | undefined): Transcript {
 export function createGoogleSpeech(opts: GoogleSpeechOptions): SpeechToText {
   if (!opts.apiKey)
     throw new BotConnectorError('speech-to-text needs an API key (athena.google.speechApiKey)', 'config');
+  const streamPace = opts.streamPace ?? DEFAULT_STREAM_PACE;
+  if (!(streamPace >= 1))
+    throw new BotConnectorError(
+      `speech-to-text's stream pace must be at least 1, not ${streamPace}`,
+      'config',
+    );
   const endpoint = opts.apiEndpoint ?? 'speech.googleapis.com';
   const m = /^(.*):(\d+)$/.exec(endpoint);
   const client = new SpeechClient({
@@ -126,8 +151,21 @@ export function createGoogleSpeech(opts: GoogleSpeechOptions): SpeechToText {
       }
     },
 
-    async streamingRecognize(chunks, format, onInterim) {
+    async streamingRecognize(chunks, format, onInterim, streamOpts) {
       const streamingConfig = { config: config(format), interimResults: !!onInterim };
+      const deadlineMs = opts.timeoutMs + Math.ceil(streamOpts?.expectMs ?? 0);
+      // A paced recording starts its clock when it starts reading: connected first, so the audio
+      // does not pile up while the channel connects and then reach Speech all at once.
+      if (streamOpts?.expectMs) {
+        try {
+          const stub = (await client.initialize()) as unknown as grpc.Client;
+          await new Promise<void>((resolve, reject) =>
+            stub.waitForReady(Date.now() + opts.timeoutMs, (err) => (err ? reject(err) : resolve())),
+          );
+        } catch (err) {
+          throw googleFailure(err, what, opts.timeoutMs);
+        }
+      }
       return new Promise<Transcript>((resolve, reject) => {
         const source = Readable.from(chunks, { objectMode: true });
         const finals: Result[] = [];
@@ -135,9 +173,12 @@ export function createGoogleSpeech(opts: GoogleSpeechOptions): SpeechToText {
         const fail = (err: unknown) => {
           if (settled) return;
           settled = true;
-          reject(err instanceof BotConnectorError ? err : googleFailure(err, what, opts.timeoutMs));
+          reject(err instanceof BotConnectorError ? err : googleFailure(err, what, deadlineMs));
         };
-        const recognizer = client.streamingRecognize(streamingConfig as never, callOpts as never);
+        const recognizer = client.streamingRecognize(
+          streamingConfig as never,
+          { ...callOpts, timeout: deadlineMs } as never,
+        );
         recognizer.on('data', (res: { results?: Array<Result & { isFinal?: boolean }> }) => {
           for (const r of res.results ?? []) {
             if (r.isFinal) finals.push(r);
@@ -166,6 +207,8 @@ export function createGoogleSpeech(opts: GoogleSpeechOptions): SpeechToText {
       });
     },
 
+    streamPace,
+    clock: opts.clock ?? realClock,
     close: () => client.close(),
   };
 }

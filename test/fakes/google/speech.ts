@@ -7,9 +7,17 @@
  * sends. Streaming answers an interim result after each audio chunk (when `interimResults` is set)
  * and one final result when the client half-closes. Audio whose text is `silence` recognises
  * nothing (no results), as Google answers for audio without speech; zero bytes are silence, so a
- * long message of a few words is the words and zeros. It keeps Google's limits where the config
- * says how long the audio plays (LINEAR16, MULAW): a minute per Recognize ("Sync input too
- * long"), 25 KB per stream request, about five minutes per stream.
+ * long message of a few words is the words and zeros. Containers are read as such (Ogg pages,
+ * WebM blocks, FLAC frames after its metadata: their payload is the "speech"), so a test sends
+ * real files; bytes that do not start as their container does are heard as they are.
+ *
+ * It keeps Google's limits where it can tell how long the audio plays (raw PCM and µ-law by the
+ * sample rate, Ogg Opus by its granule positions, WebM by its block timecodes, FLAC by STREAMINFO
+ * in one call): a minute per Recognize ("Sync input too long"), 25 KB per stream request, about
+ * five minutes per stream (of audio, and of time open), and audio at about real time: a stream
+ * that runs ahead of its open time by more than the configured bound is stopped with OUT_OF_RANGE
+ * "Audio data is being streamed too fast", as Google stops one (`SpeechFakeOptions`). A FLAC
+ * stream's pace is not checked (its frames' positions are not read).
  */
 import * as grpc from '@grpc/grpc-js';
 import { type GrpcFake, loadService, startGrpcServer } from './grpc.js';
@@ -18,11 +26,26 @@ export interface SpeechFake extends GrpcFake {
   /** Recognize requests and, for streams, the list of messages of each stream. */
   readonly recognizeRequests: any[];
   readonly streams: any[][];
+  /** For each stream, when each audio request arrived and how much audio had arrived by then. */
+  readonly arrivals: Arrival[][];
+  /**
+   * Resolves once stream number `stream` (its index in `streams`) has received `count` audio
+   * requests, or has ended either way (a test's virtual clock moves on only after what was sent
+   * has arrived).
+   */
+  whenArrived(stream: number, count: number): Promise<void>;
   /** The API key each call carried (undefined when none). */
   readonly apiKeys: Array<string | undefined>;
   /** Answers every call with this gRPC failure until `recover()`. */
   failAll(code: grpc.status, details: string): void;
   recover(): void;
+}
+
+export interface Arrival {
+  /** Since the stream opened, on the fake's clock. */
+  atMs: number;
+  /** Audio received so far, as the fake reads its length (0 where it cannot yet). */
+  audioMs: number;
 }
 
 function checkConfig(config: any): string | undefined {
@@ -33,11 +56,177 @@ function checkConfig(config: any): string | undefined {
   return undefined;
 }
 
-/** Seconds of audio, where the config says how long it plays (raw PCM, µ-law), as Google reckons. */
-function seconds(config: any, bytes: number): number | undefined {
+/**
+ * What the fake hears of the audio a config describes, fed in pieces as a stream brings them: the
+ * "speech" (the payload bytes, read as text) and how many seconds have arrived, where the audio
+ * says (raw PCM and µ-law from the sample rate; Ogg Opus from its pages' granule positions; WebM
+ * from its blocks' timecodes; FLAC from STREAMINFO once complete). A container is parsed as far as
+ * its bytes are complete, the rest waits for the next piece.
+ */
+interface Heard {
+  push(chunk: Buffer): void;
+  readonly speech: Buffer[];
+  seconds(): number | undefined;
+}
+
+function hearing(config: any, streaming = false): Heard {
+  const speech: Buffer[] = [];
   const rate = config?.sampleRateHertz;
-  const width = config?.encoding === 'LINEAR16' ? 2 : config?.encoding === 'MULAW' ? 1 : undefined;
-  return rate && width ? bytes / (width * rate) : undefined;
+  switch (config?.encoding) {
+    case 'LINEAR16':
+    case 'MULAW': {
+      const width = config.encoding === 'LINEAR16' ? 2 : 1;
+      let bytes = 0;
+      return {
+        speech,
+        push: (c) => {
+          bytes += c.length;
+          speech.push(c);
+        },
+        seconds: () => (rate ? bytes / (width * rate) : undefined),
+      };
+    }
+    case 'OGG_OPUS':
+      return sniffed(speech, 'OggS', oggHearing);
+    case 'WEBM_OPUS':
+      return sniffed(speech, '\x1a\x45\xdf\xa3', webmHearing);
+    case 'FLAC':
+      return sniffed(speech, 'fLaC', (sp) => flacHearing(sp, streaming));
+    default:
+      return opaque(speech);
+  }
+}
+
+/** Bytes whose length the fake does not read: all speech. */
+function opaque(speech: Buffer[]): Heard {
+  return { speech, push: (c) => speech.push(c), seconds: () => undefined };
+}
+
+/**
+ * The container's hearing when the audio starts with its magic; bytes that do not (a few words a
+ * test sends as "OGG_OPUS" for short) are heard as they are, with no length, as before.
+ */
+function sniffed(speech: Buffer[], magic: string, container: (speech: Buffer[]) => Heard): Heard {
+  let chosen: Heard | undefined;
+  return {
+    speech,
+    push(c) {
+      chosen ??= c.toString('latin1', 0, magic.length) === magic ? container(speech) : opaque(speech);
+      chosen.push(c);
+    },
+    seconds: () => chosen?.seconds(),
+  };
+}
+
+/** Ogg pages; the Opus packets after OpusHead and OpusTags are the speech. */
+function oggHearing(speech: Buffer[]): Heard {
+  let pending = Buffer.alloc(0);
+  let preSkip = 0;
+  let granule: bigint | undefined;
+  return {
+    speech,
+    push(chunk) {
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        if (pending.length < 27) return;
+        if (pending.toString('latin1', 0, 4) !== 'OggS') throw new Error('not an Ogg stream');
+        const n = pending[26];
+        if (pending.length < 27 + n) return;
+        const size = [...pending.subarray(27, 27 + n)].reduce((a, b) => a + b, 0);
+        if (pending.length < 27 + n + size) return;
+        const body = pending.subarray(27 + n, 27 + n + size);
+        const g = pending.readBigInt64LE(6);
+        if (body.toString('latin1', 0, 8) === 'OpusHead') preSkip = body.readUInt16LE(10);
+        else if (body.toString('latin1', 0, 8) !== 'OpusTags') {
+          speech.push(Buffer.from(body));
+          if (g >= 0n) granule = g;
+        }
+        pending = pending.subarray(27 + n + size);
+      }
+    },
+    seconds: () => (granule === undefined ? 0 : Math.max(0, Number(granule) - preSkip) / 48_000),
+  };
+}
+
+/** EBML: masters (Segment, Cluster, BlockGroup) opened, blocks' frames are the speech. */
+function webmHearing(speech: Buffer[]): Heard {
+  const MASTERS = new Set([0x18538067, 0x1f43b675, 0xa0, 0x1549a966]);
+  let pending = Buffer.alloc(0);
+  let cluster = 0;
+  let last = 0;
+  let step = 0;
+  const readVint = (b: Buffer, at: number, mask: boolean) => {
+    if (at >= b.length) return undefined;
+    let len = 1;
+    while (len <= 8 && !(b[at] & (0x80 >> (len - 1)))) len++;
+    if (len > 8 || at + len > b.length) return undefined;
+    let v = mask ? b[at] & (0xff >> len) : b[at];
+    for (let i = 1; i < len; i++) v = v * 256 + b[at + i];
+    const unknown = mask && v === 2 ** (7 * len) - 1;
+    return { v, len, unknown };
+  };
+  return {
+    speech,
+    push(chunk) {
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        const id = readVint(pending, 0, false);
+        const size = id && readVint(pending, id.len, true);
+        if (!id || !size) return;
+        const at = id.len + size.len;
+        if (MASTERS.has(id.v) || size.unknown) {
+          pending = pending.subarray(at);
+          continue;
+        }
+        if (pending.length < at + size.v) return;
+        const data = pending.subarray(at, at + size.v);
+        if (id.v === 0xe7) cluster = data.readUIntBE(0, data.length);
+        if (id.v === 0xa3 || id.v === 0xa1) {
+          const track = readVint(data, 0, true)!;
+          const t = cluster + data.readInt16BE(track.len);
+          step = t - last;
+          last = t;
+          speech.push(Buffer.from(data.subarray(track.len + 3)));
+        }
+        pending = pending.subarray(at + size.v);
+      }
+    },
+    // Timecodes in ms (the default TimecodeScale); the last block lasts as long as the one before.
+    seconds: () => (speech.length ? (last + step) / 1000 : 0),
+  };
+}
+
+/** FLAC: the metadata blocks, then frames (the speech); the length is STREAMINFO's. */
+function flacHearing(speech: Buffer[], streaming: boolean): Heard {
+  let head = Buffer.alloc(0);
+  let total: number | undefined;
+  let inFrames = false;
+  return {
+    speech,
+    push(chunk) {
+      if (inFrames) return void speech.push(chunk);
+      head = Buffer.concat([head, chunk]);
+      let at = 4;
+      for (;;) {
+        if (head.length < at + 4) return;
+        const len = head.readUIntBE(at + 1, 3);
+        if (head.length < at + 4 + len) return;
+        if ((head[at] & 0x7f) === 0) {
+          const rate = (head[at + 14] << 12) | (head[at + 15] << 4) | (head[at + 16] >> 4);
+          const samples = (head[at + 17] & 0x0f) * 2 ** 32 + head.readUInt32BE(at + 18);
+          total = rate && samples ? samples / rate : undefined;
+        }
+        const lastBlock = head[at] & 0x80;
+        at += 4 + len;
+        if (lastBlock) break;
+      }
+      inFrames = true;
+      speech.push(head.subarray(at));
+    },
+    // How far into a FLAC stream the frames are is not read here: a stream's pace and length go
+    // unchecked, a whole file's length is STREAMINFO's.
+    seconds: () => (streaming ? undefined : total),
+  };
 }
 
 /** Google's limits: a minute of audio in one Recognize, 25 KB per stream request, ~5 minutes a stream. */
@@ -52,7 +241,26 @@ function recognise(audio: Buffer): any[] {
   return [{ alternatives: [{ transcript: text, confidence: 0.92 }], languageCode: 'en-us' }];
 }
 
-export async function startSpeechFake(apiKey: string): Promise<SpeechFake> {
+export interface SpeechFakeOptions {
+  /**
+   * The fake's clock in ms (default the process's): a test's virtual clock, shared with the
+   * client's pacing, measures a stream's pace without waiting for it.
+   */
+  now?: () => number;
+  /**
+   * How far ahead of real time a stream may run before it is refused as "streamed too fast":
+   * at most `headStartSeconds` + `realtimeFactor` × the seconds it has been open. Google asks for
+   * audio "at a rate that approximates real time" and publishes no number: 3× after 5 s is this
+   * fake's reading of it. An end-to-end test may loosen it to stream a long message quickly.
+   */
+  realtimeFactor?: number;
+  headStartSeconds?: number;
+}
+
+export async function startSpeechFake(apiKey: string, opts: SpeechFakeOptions = {}): Promise<SpeechFake> {
+  const now = opts.now ?? (() => performance.now());
+  const factor = opts.realtimeFactor ?? 3;
+  const headStart = opts.headStartSeconds ?? 5;
   const service = loadService(
     '@google-cloud/speech',
     'google/cloud/speech/v1/cloud_speech.proto',
@@ -60,6 +268,12 @@ export async function startSpeechFake(apiKey: string): Promise<SpeechFake> {
   );
   const recognizeRequests: any[] = [];
   const streams: any[][] = [];
+  const arrivals: Arrival[][] = [];
+  let waiters: Array<() => boolean> = [];
+  const ended = new Set<number>();
+  const wake = () => {
+    waiters = waiters.filter((ready) => !ready());
+  };
   const apiKeys: Array<string | undefined> = [];
   let failing: { code: grpc.status; details: string } | undefined;
 
@@ -87,28 +301,44 @@ export async function startSpeechFake(apiKey: string): Promise<SpeechFake> {
       if (bad) return cb({ code: grpc.status.INVALID_ARGUMENT, details: bad });
       if (call.request.audio?.audioSource !== 'content')
         return cb({ code: grpc.status.INVALID_ARGUMENT, details: 'audio.content is required' });
-      if ((seconds(call.request.config, call.request.audio.content.length) ?? 0) > SYNC_SECONDS)
+      const heard = hearing(call.request.config);
+      heard.push(Buffer.from(call.request.audio.content));
+      if ((heard.seconds() ?? 0) > SYNC_SECONDS)
         return cb({
           code: grpc.status.INVALID_ARGUMENT,
           details:
             "Sync input too long. For audio longer than 1 min use LongRunningRecognize with a 'uri' parameter.",
         });
       cb(null, {
-        results: recognise(Buffer.from(call.request.audio.content)),
+        results: recognise(Buffer.concat(heard.speech)),
         totalBilledTime: { seconds: '1' },
       });
     },
     StreamingRecognize(call: grpc.ServerDuplexStream<any, any>) {
+      const opened = now();
       const messages: any[] = [];
+      const times: Arrival[] = [];
       streams.push(messages);
+      const index = arrivals.push(times) - 1;
+      const done = () => {
+        ended.add(index);
+        wake();
+      };
+      call.on('close', done);
+      call.on('error', done);
       const denied = refuse(call.metadata);
       if (denied) {
         call.emit('error', denied);
         return;
       }
       let config: any;
-      const chunks: Buffer[] = [];
+      let heard: Heard | undefined;
       let failed = false;
+      const fail = (code: grpc.status, details: string) => {
+        failed = true;
+        done();
+        call.emit('error', { code, details });
+      };
       call.on('data', (msg: any) => {
         messages.push(msg);
         if (failed) return;
@@ -117,53 +347,50 @@ export async function startSpeechFake(apiKey: string): Promise<SpeechFake> {
             msg.streamingRequest !== 'streamingConfig'
               ? 'the first message must carry streaming_config'
               : checkConfig(msg.streamingConfig?.config);
-          if (bad) {
-            failed = true;
-            call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: bad });
-            return;
-          }
+          if (bad) return fail(grpc.status.INVALID_ARGUMENT, bad);
           config = msg.streamingConfig;
+          heard = hearing(config.config, true);
           return;
         }
-        if (msg.streamingRequest !== 'audioContent') {
-          failed = true;
-          call.emit('error', {
-            code: grpc.status.INVALID_ARGUMENT,
-            details: 'streaming_config may only be sent first',
-          });
-          return;
-        }
+        if (msg.streamingRequest !== 'audioContent')
+          return fail(grpc.status.INVALID_ARGUMENT, 'streaming_config may only be sent first');
         const chunk = Buffer.from(msg.audioContent);
-        chunks.push(chunk);
-        const total = chunks.reduce((n, c) => n + c.length, 0);
-        const refusal =
-          chunk.length > STREAM_REQUEST_BYTES
-            ? { code: grpc.status.INVALID_ARGUMENT, details: 'Request audio can be a maximum of 25 KB.' }
-            : (seconds(config.config, total) ?? 0) > STREAM_SECONDS
-              ? {
-                  code: grpc.status.OUT_OF_RANGE,
-                  details: `Exceeded maximum allowed stream duration of ${STREAM_SECONDS} seconds.`,
-                }
-              : undefined;
-        if (refusal) {
-          failed = true;
-          call.emit('error', refusal);
-          return;
+        if (chunk.length > STREAM_REQUEST_BYTES)
+          return fail(grpc.status.INVALID_ARGUMENT, 'Request audio can be a maximum of 25 KB.');
+        try {
+          heard!.push(chunk);
+        } catch {
+          return fail(grpc.status.INVALID_ARGUMENT, 'The audio could not be decoded.');
         }
+        const open = (now() - opened) / 1000;
+        const audio = heard!.seconds() ?? 0;
+        times.push({ atMs: open * 1000, audioMs: audio * 1000 });
+        wake();
+        if (audio > STREAM_SECONDS || open > STREAM_SECONDS)
+          return fail(
+            grpc.status.OUT_OF_RANGE,
+            `Exceeded maximum allowed stream duration of ${STREAM_SECONDS} seconds.`,
+          );
+        if (audio > headStart + factor * open)
+          return fail(
+            grpc.status.OUT_OF_RANGE,
+            'Audio data is being streamed too fast. Please stream audio data approximately at real time.',
+          );
         if (config.interimResults) {
-          const soFar = recognise(Buffer.concat(chunks));
+          const soFar = recognise(Buffer.concat(heard!.speech));
           if (soFar.length)
             call.write({ results: soFar.map((r) => ({ ...r, isFinal: false, stability: 0.5 })) });
         }
       });
       call.on('end', () => {
         if (failed) return;
-        const results = recognise(Buffer.concat(chunks));
+        const results = recognise(Buffer.concat(heard?.speech ?? []));
         call.write({
           results: results.map((r) => ({ ...r, isFinal: true })),
           ...(config?.singleUtterance ? { speechEventType: 'END_OF_SINGLE_UTTERANCE' } : {}),
         });
         call.end();
+        done();
       });
     },
   });
@@ -171,6 +398,16 @@ export async function startSpeechFake(apiKey: string): Promise<SpeechFake> {
     ...server,
     recognizeRequests,
     streams,
+    arrivals,
+    whenArrived: (stream, count) =>
+      new Promise<void>((resolve) => {
+        const ready = () => {
+          const ok = ended.has(stream) || (arrivals[stream]?.length ?? 0) >= count;
+          if (ok) resolve();
+          return ok;
+        };
+        if (!ready()) waiters.push(ready);
+      }),
     apiKeys,
     failAll(code, details) {
       failing = { code, details };

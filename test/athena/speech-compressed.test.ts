@@ -1,0 +1,344 @@
+/**
+ * Long compressed voice messages. Google's Recognize takes a minute of audio whatever its
+ * encoding, so a longer message must be streamed, which needs its length (to know it is long, and
+ * to pace it): read from the container (`src/bots/speech/duration.ts`). Here, with containers built
+ * as their specs lay them out (Ogg pages with their CRC, WebM as a browser's MediaRecorder writes it
+ * with no duration and clusters of unknown size, FLAC's STREAMINFO, MP3 frames), against the Speech
+ * gRPC fake, which reads the same containers its own way, and the real client on a virtual clock.
+ * No storage, so no engine dimension.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BotConnectorError } from '../../src/bots/connectors/types.js';
+import {
+  createGoogleSpeech,
+  durationMs,
+  type SpeechToText,
+  transcribe,
+} from '../../src/bots/speech/index.js';
+import { audioOf } from '../../src/bots/voice.js';
+import { type SpeechFake, startSpeechFake } from '../fakes/google/speech.js';
+
+// ---- containers ---------------------------------------------------------------------------------
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, i) => {
+  let r = i << 24;
+  for (let k = 0; k < 8; k++) r = r & 0x80000000 ? (r << 1) ^ 0x04c11db7 : r << 1;
+  return r >>> 0;
+});
+
+function oggPage(body: Buffer, o: { granule: bigint; serial: number; seq: number; flags: number }): Buffer {
+  const lacing: number[] = [];
+  for (let left = body.length; ; left -= 255) {
+    lacing.push(Math.min(left, 255));
+    if (left < 255) break;
+  }
+  const h = Buffer.alloc(27 + lacing.length);
+  h.write('OggS', 0, 'latin1');
+  h[5] = o.flags;
+  h.writeBigInt64LE(o.granule, 6);
+  h.writeUInt32LE(o.serial, 14);
+  h.writeUInt32LE(o.seq, 18);
+  h[26] = lacing.length;
+  Buffer.from(lacing).copy(h, 27);
+  const page = Buffer.concat([h, body]);
+  let crc = 0;
+  for (const b of page) crc = ((crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ b) & 0xff]) >>> 0;
+  page.writeUInt32LE(crc, 22);
+  return page;
+}
+
+/** An Ogg Opus file: OpusHead, OpusTags, then one 500 ms packet a page (the words in the first). */
+function oggOpus(words: string, seconds: number, preSkip = 312): Buffer {
+  const serial = 0x5eed;
+  const head = Buffer.alloc(19);
+  head.write('OpusHead', 0, 'latin1');
+  head[8] = 1;
+  head[9] = 1;
+  head.writeUInt16LE(preSkip, 10);
+  head.writeUInt32LE(16_000, 12);
+  const tags = Buffer.concat([
+    Buffer.from('OpusTags'),
+    Buffer.from([4, 0, 0, 0]),
+    Buffer.from('test'),
+    Buffer.alloc(4),
+  ]);
+  const pages = [
+    oggPage(head, { granule: 0n, serial, seq: 0, flags: 0x02 }),
+    oggPage(tags, { granule: 0n, serial, seq: 1, flags: 0 }),
+  ];
+  const packets = Math.round(seconds * 2);
+  for (let i = 0; i < packets; i++) {
+    const body = Buffer.alloc(1000);
+    if (i === 0) body.write(words);
+    pages.push(
+      oggPage(body, {
+        granule: BigInt(preSkip + (i + 1) * 24_000),
+        serial,
+        seq: i + 2,
+        flags: i === packets - 1 ? 0x04 : 0,
+      }),
+    );
+  }
+  return Buffer.concat(pages);
+}
+
+function ebml(id: number, data: Buffer): Buffer {
+  const idBytes = Buffer.from(
+    id.toString(16).padStart(id > 0xffffff ? 8 : id > 0xffff ? 6 : id > 0xff ? 4 : 2, '0'),
+    'hex',
+  );
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64BE(BigInt(data.length) | (1n << 56n));
+  return Buffer.concat([idBytes, size, data]);
+}
+const UNKNOWN_SIZE = Buffer.from([0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+const uintBytes = (n: number) => Buffer.from([n >> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+
+/**
+ * WebM Opus as MediaRecorder writes it: a Segment and Clusters of unknown size, no Duration, one
+ * 100 ms SimpleBlock after another (the words in the first), a Cluster every 5 s.
+ */
+function webmOpus(words: string, seconds: number, declaredMs?: number): Buffer {
+  const info = [ebml(0x2ad7b1, uintBytes(1_000_000))];
+  if (declaredMs !== undefined) {
+    const d = Buffer.alloc(8);
+    d.writeDoubleBE(declaredMs);
+    info.push(ebml(0x4489, d));
+  }
+  const parts = [
+    ebml(0x1a45dfa3, ebml(0x4282, Buffer.from('webm'))),
+    Buffer.from([0x18, 0x53, 0x80, 0x67]),
+    UNKNOWN_SIZE,
+    ebml(0x1549a966, Buffer.concat(info)),
+    ebml(
+      0x1654ae6b,
+      ebml(0xae, Buffer.concat([ebml(0xd7, Buffer.from([1])), ebml(0x86, Buffer.from('A_OPUS'))])),
+    ),
+  ];
+  const blocks = Math.round(seconds * 10);
+  for (let i = 0; i < blocks; i++) {
+    const t = i * 100;
+    if (t % 5000 === 0)
+      parts.push(Buffer.from([0x1f, 0x43, 0xb6, 0x75]), UNKNOWN_SIZE, ebml(0xe7, uintBytes(t)));
+    const frame = Buffer.alloc(200);
+    if (i === 0) frame.write(words);
+    const head = Buffer.alloc(4);
+    head[0] = 0x81;
+    head.writeInt16BE(t % 5000, 1);
+    head[3] = 0x80;
+    parts.push(ebml(0xa3, Buffer.concat([head, frame])));
+  }
+  return Buffer.concat(parts);
+}
+
+/** FLAC: STREAMINFO (16 kHz mono 16-bit, `samples` in all, 0 when unknown), then the frames. */
+function flac(words: string, seconds: number, samples = seconds * 16_000): Buffer {
+  const info = Buffer.alloc(34);
+  info.writeUInt16BE(4096, 0);
+  info.writeUInt16BE(4096, 2);
+  // 20 bits of rate, 3 of channels - 1, 5 of bits per sample - 1, 36 of samples.
+  const rate = 16_000;
+  info[10] = rate >> 12;
+  info[11] = (rate >> 4) & 0xff;
+  info[12] = ((rate & 0x0f) << 4) | (0 << 1) | (15 >> 4);
+  info[13] = ((15 & 0x0f) << 4) | Math.floor(samples / 2 ** 32);
+  info.writeUInt32BE(samples % 2 ** 32, 14);
+  const frames = Buffer.alloc(seconds * 2000);
+  frames.write(words);
+  return Buffer.concat([Buffer.from('fLaC'), Buffer.from([0x80, 0, 0, 34]), info, frames]);
+}
+
+/** Constant-bitrate MP3: MPEG-1 Layer III, 32 kbit/s, 32 kHz, mono frames of 144 bytes. */
+function mp3(words: string, seconds: number): Buffer {
+  const frames = Math.round((seconds * 32_000) / 1152);
+  const frame = Buffer.alloc(144);
+  frame.set([0xff, 0xfb, (1 << 4) | (2 << 2), 0xc4]);
+  const out = Buffer.concat(Array.from({ length: frames }, () => frame));
+  out.write(words, 40);
+  return out;
+}
+
+// ---- lengths ------------------------------------------------------------------------------------
+
+describe('the length of a voice message, read from its container', () => {
+  it('reads Ogg Opus, WebM Opus, FLAC and MP3 as audioOf describes them', () => {
+    const of = (type: string, bytes: Buffer) => {
+      const a = audioOf(type, bytes);
+      expect(a, type).toBeDefined();
+      return durationMs(a!);
+    };
+    // The pre-skip is not audio.
+    expect(of('audio/ogg; codecs=opus', oggOpus('hi', 125))).toBe(125_000);
+    expect(of('audio/webm;codecs=opus', webmOpus('hi', 95))).toBe(95_000);
+    expect(of('audio/webm', webmOpus('hi', 95, 97_500))).toBe(97_500);
+    expect(of('audio/flac', flac('hi', 70))).toBe(70_000);
+    expect(of('audio/mpeg', mp3('hi', 90))).toBeCloseTo(90_000, -2);
+    expect(of('audio/l16; rate=8000', Buffer.alloc(8000 * 2 * 3))).toBe(3000);
+    expect(of('audio/basic', Buffer.alloc(8000 * 4))).toBe(4000);
+  });
+
+  it('says nothing where the data does not: a FLAC that left its sample count at 0, broken containers', () => {
+    expect(durationMs({ content: flac('hi', 70, 0), encoding: 'FLAC' })).toBeUndefined();
+    expect(durationMs({ content: Buffer.from('OggS not really'), encoding: 'OGG_OPUS' })).toBeUndefined();
+    expect(durationMs({ content: Buffer.from('no webm here'), encoding: 'WEBM_OPUS' })).toBeUndefined();
+    expect(durationMs({ content: Buffer.from('no mp3 here'), encoding: 'MP3' })).toBeUndefined();
+    expect(durationMs({ content: Buffer.alloc(10), encoding: 'AMR' })).toBeUndefined();
+    expect(durationMs({ content: Buffer.alloc(10), encoding: 'LINEAR16' })).toBeUndefined();
+  });
+
+  it('a WebM cut short (a recording still being written) counts the blocks it has', () => {
+    const whole = webmOpus('hi', 80);
+    expect(
+      durationMs({ content: whole.subarray(0, Math.floor(whole.length / 2)), encoding: 'WEBM_OPUS' }),
+    ).toBeGreaterThan(35_000);
+  });
+});
+
+// ---- with the fake ------------------------------------------------------------------------------
+
+const KEY = 'AIzaSy-speech-compressed-key';
+
+describe('long compressed voice messages against the Speech fake', () => {
+  const clock = {
+    t: 0,
+    stream: 0,
+    sleeps: 0,
+    now: () => clock.t,
+    async sleep(ms: number) {
+      clock.sleeps += 1;
+      await fake.whenArrived(clock.stream, clock.sleeps);
+      clock.t += ms;
+    },
+  };
+  let fake: SpeechFake;
+  let speech: SpeechToText;
+
+  beforeAll(async () => {
+    fake = await startSpeechFake(KEY, { now: clock.now });
+    speech = createGoogleSpeech({
+      apiKey: KEY,
+      apiEndpoint: `${fake.host}:${fake.port}`,
+      plaintext: true,
+      timeoutMs: 10_000,
+      clock,
+    });
+  });
+
+  afterAll(async () => {
+    await speech?.close();
+    await fake?.close();
+  });
+
+  async function refusal(p: Promise<unknown>): Promise<BotConnectorError> {
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(BotConnectorError);
+    return err as BotConnectorError;
+  }
+
+  /** Transcribes a file as athena reads it: audioOf, then transcribe. */
+  const hear = (type: string, bytes: Buffer) => {
+    clock.stream = fake.streams.length;
+    clock.sleeps = 0;
+    return transcribe(speech, audioOf(type, bytes)!);
+  };
+
+  const cases = [
+    {
+      name: 'Ogg Opus (WhatsApp, Firefox)',
+      type: 'audio/ogg; codecs=opus',
+      encoding: 'OGG_OPUS',
+      rate: 16_000,
+      file: oggOpus('I need to change my flight', 150),
+    },
+    {
+      name: 'WebM Opus (Chrome MediaRecorder)',
+      type: 'audio/webm;codecs=opus',
+      encoding: 'WEBM_OPUS',
+      rate: 48_000,
+      file: webmOpus('I need to change my flight', 150),
+    },
+    {
+      name: 'FLAC',
+      type: 'audio/flac',
+      encoding: 'FLAC',
+      rate: 16_000,
+      file: flac('I need to change my flight', 150),
+    },
+  ];
+
+  it.each(cases)(
+    '$name: Google refuses it in one call; it is streamed whole, paced, and heard',
+    async (c) => {
+      // What happened before: one synchronous call, which Google refuses past a minute.
+      const sync = await refusal(
+        speech.recognize({ content: c.file, encoding: c.encoding, sampleRateHertz: c.rate }),
+      );
+      expect(sync.message).toMatch(/INVALID_ARGUMENT: Sync input too long/);
+
+      const recognized = fake.recognizeRequests.length;
+      const start = clock.now();
+      const heard = await hear(c.type, c.file);
+      expect(heard.text).toBe('I need to change my flight');
+      expect(fake.recognizeRequests.length).toBe(recognized);
+      const [first, ...rest] = fake.streams.at(-1)!;
+      expect(first.streamingConfig.config).toMatchObject({ encoding: c.encoding, sampleRateHertz: c.rate });
+      expect(Buffer.concat(rest.map((m) => Buffer.from(m.audioContent))).equals(c.file)).toBe(true);
+      expect(Math.max(...rest.map((m) => m.audioContent.length))).toBeLessThanOrEqual(25 * 1024);
+      // 150 s of audio at twice real time, a request of about half a second at a time.
+      expect(clock.now() - start).toBeGreaterThan(74_000);
+      expect(clock.now() - start).toBeLessThanOrEqual(75_000);
+      expect(rest.length).toBeGreaterThan(250);
+    },
+  );
+
+  it('the Ogg and WebM streams reach the fake no faster than twice real time, by their own timestamps', async () => {
+    for (const c of cases.slice(0, 2)) {
+      await hear(c.type, c.file);
+      const arrivals = fake.arrivals.at(-1)!;
+      for (const a of arrivals) expect(a.audioMs, c.name).toBeLessThanOrEqual(2 * a.atMs + 1000);
+      expect(arrivals.at(-1)!.audioMs, c.name).toBe(150_000);
+    }
+  });
+
+  it('a long MP3 is refused before any call, saying why (v1 streams no MP3); a short one is one call', async () => {
+    const [recognized, streams] = [fake.recognizeRequests.length, fake.streams.length];
+    const err = await refusal(hear('audio/mpeg', mp3('hello', 90)));
+    expect(err.kind).toBe('rejected');
+    expect(err.message).toBe(
+      'the voice message is 90 s of MP3 audio; speech-to-text takes MP3 in one call of up to a minute, and cannot stream it',
+    );
+    expect([fake.recognizeRequests.length, fake.streams.length]).toEqual([recognized, streams]);
+    expect((await hear('audio/mpeg', mp3('hello', 20))).text).toContain('hello');
+    expect(fake.recognizeRequests.length).toBe(recognized + 1);
+  });
+
+  it('over five minutes of compressed audio is refused before any call', async () => {
+    const [recognized, streams] = [fake.recognizeRequests.length, fake.streams.length];
+    const err = await refusal(hear('audio/ogg', oggOpus('a long story', 320)));
+    expect(err.message).toBe('the voice message is 320 s long; speech-to-text takes at most 5 minutes');
+    expect([fake.recognizeRequests.length, fake.streams.length]).toEqual([recognized, streams]);
+  });
+
+  it('a message whose length cannot be read goes in one call; if Google finds it too long, the reason says why', async () => {
+    const unknown = flac('no length here', 90, 0);
+    fake.failAll(
+      grpc.status.INVALID_ARGUMENT,
+      "Sync input too long. For audio longer than 1 min use LongRunningRecognize with a 'uri' parameter.",
+    );
+    try {
+      const err = await refusal(hear('audio/flac', unknown));
+      expect(err.kind).toBe('rejected');
+      expect(err.message).toBe(
+        'the voice message is longer than a minute, and its length cannot be read from its FLAC data to stream it',
+      );
+    } finally {
+      fake.recover();
+    }
+    // Under a minute, the same call hears it.
+    expect((await hear('audio/flac', flac('short and unknown', 20, 0))).text).toBe('short and unknown');
+  });
+});
