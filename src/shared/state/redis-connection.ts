@@ -5,6 +5,7 @@
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
@@ -330,12 +331,24 @@ export function instrument(
  * its connect never settles, so the reset never ends, every later reset only queues, and the
  * client never subscribes again: this node would receive nothing from the others. A reset still
  * running on four checks `everyMs` apart while the client is ready (a real one ends within the
- * 5 s connect timeout) is released, and the slots refreshed, which builds the subscribers again
- * and resubscribes every channel. Returns a stop.
+ * 5 s connect timeout) is released, and the slots refreshed, which builds the subscribers and
+ * resubscribes every channel. Returns a stop.
+ *
+ * ioredis has no public way to do this (its group's `isResetting` and `pendingReset` are private,
+ * and neither `disconnect` nor `refreshSlotsCache` clears a stuck reset), so this reaches into
+ * those fields. Should a later ioredis rename them, the watch is off and says so at error level
+ * when the client is made, instead of silently doing nothing (redis-connection.test.ts fails too).
  */
 export function watchShardedSubscribers(client: RedisClient, log: Logger, everyMs = 3000): () => void {
-  const group = (client as unknown as { shardedSubscribers?: StuckableGroup }).shardedSubscribers;
-  if (!(client instanceof Cluster) || !group || typeof group.isResetting !== 'boolean') return () => {};
+  if (!(client instanceof Cluster) || !client.options.shardedSubscribers) return () => {};
+  const group = shardedSubscriberGroup(client);
+  if (typeof group === 'string') {
+    log.error(
+      { ioredis: IOREDIS_VERSION, missing: group },
+      'ioredis internals changed: the watch for stuck Redis Cluster sharded subscribers is off (after a whole-cluster restart a node may stay deaf to the others until restarted)',
+    );
+    return () => {};
+  }
   let seen = 0;
   const timer = setInterval(() => {
     if (client.status !== 'ready' || !group.isResetting) {
@@ -356,4 +369,24 @@ export function watchShardedSubscribers(client: RedisClient, log: Logger, everyM
 interface StuckableGroup {
   isResetting: boolean;
   pendingReset: unknown;
+}
+
+const IOREDIS_VERSION: string = (() => {
+  try {
+    return (createRequire(import.meta.url)('ioredis/package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();
+
+/**
+ * The private sharded subscriber group of a cluster client made with `shardedSubscribers`, or the
+ * name of what the watch needs and this ioredis does not have.
+ */
+export function shardedSubscriberGroup(client: Cluster): StuckableGroup | string {
+  const group = (client as unknown as { shardedSubscribers?: Partial<StuckableGroup> }).shardedSubscribers;
+  if (!group || typeof group !== 'object') return 'Cluster#shardedSubscribers';
+  if (typeof group.isResetting !== 'boolean') return 'ClusterSubscriberGroup#isResetting';
+  if (!('pendingReset' in group)) return 'ClusterSubscriberGroup#pendingReset';
+  return group as StuckableGroup;
 }
