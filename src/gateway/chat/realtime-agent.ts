@@ -250,7 +250,13 @@ export class AgentRealtime implements AgentNotifier {
       cursor,
       audience: 'agent',
       load: (after, limit) =>
-        this.deps.store.transcript(conversationId, { afterSeq: after, audience: 'all', limit }),
+        // With each reply's current delivery state: an agent (re)joining sees where its SMS got.
+        this.deps.store.transcript(conversationId, {
+          afterSeq: after,
+          audience: 'all',
+          limit,
+          delivery: true,
+        }),
       emit: (m) => s.emit('message', m),
       onError: (err) => this.log.warn({ err, conversationId }, 'replay to an agent failed'),
     });

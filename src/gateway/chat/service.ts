@@ -283,12 +283,15 @@ export class ChatService {
     return this.writer.append(conversationId, message, opts.ccid);
   }
 
-  /** Messages after `afterSeq`, in order; the customer audience never sees `agents` notes. */
+  /**
+   * Messages after `afterSeq`, in order; the customer audience never sees `agents` notes, the
+   * agent audience sees each reply's current delivery state (SMS).
+   */
   transcript(
     conversationId: string,
     opts: { afterSeq?: number; audience: 'customer' | 'agent'; limit?: number },
   ): Promise<ChatMessage[]> {
-    return this.store.transcript(conversationId, opts);
+    return this.store.transcript(conversationId, { ...opts, delivery: opts.audience === 'agent' });
   }
 
   /**

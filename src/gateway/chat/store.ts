@@ -56,10 +56,24 @@ export interface MessageRow {
   client_message_id: string | null;
   visibility: Visibility;
   created_at: Date;
+  /** Only in transcripts read with `delivery` (a message that left through an SMS provider). */
+  delivery_state?: NonNullable<ChatMessage['delivery']>['state'] | null;
+  delivery_at?: Date | null;
 }
 
 export const MESSAGE_COLUMNS =
   'conversation_id, seq, id, type, from_participant_id, from_type, from_nickname, text, content, client_message_id, visibility, created_at';
+
+/**
+ * The transcript with each message's current delivery state, in the same statement: the SMS
+ * channels keep one `sms_outbound` row per reply that left through a provider (migration 0021,
+ * the furthest state reached, moved only forward), keyed by the message's id.
+ */
+const WITH_DELIVERY = `SELECT ${MESSAGE_COLUMNS.split(', ')
+  .map((c) => `m.${c}`)
+  .join(', ')}, o.state AS delivery_state, o.updated_at AS delivery_at
+  FROM messages m LEFT JOIN sms_outbound o ON o.message_id = m.id AND o.conversation_id = m.conversation_id
+  WHERE m.conversation_id = $1 AND m.seq > $2`;
 
 export function toMessage(r: MessageRow): ChatMessage {
   return {
@@ -77,6 +91,9 @@ export function toMessage(r: MessageRow): ChatMessage {
     ...(r.client_message_id != null ? { clientMessageId: r.client_message_id } : {}),
     timestamp: new Date(r.created_at).toISOString(),
     visibility: r.visibility,
+    ...(r.delivery_state != null
+      ? { delivery: { state: r.delivery_state, at: new Date(r.delivery_at ?? r.created_at).toISOString() } }
+      : {}),
   };
 }
 
@@ -260,16 +277,21 @@ export class ChatStore {
     return r.rows[0] ? toConversation(r.rows[0]) : undefined;
   }
 
-  /** Messages with seq > afterSeq in order; `agents` notes only for the agent audience. */
+  /**
+   * Messages with seq > afterSeq in order; `agents` notes only for the agent audience. `delivery`:
+   * each carries its current delivery state (`delivery`, as `message.updated` says it), for agents.
+   */
   async transcript(
     conversationId: string,
-    opts: { afterSeq?: number; audience: 'customer' | 'agent' | 'all'; limit?: number },
+    opts: { afterSeq?: number; audience: 'customer' | 'agent' | 'all'; limit?: number; delivery?: boolean },
   ): Promise<ChatMessage[]> {
     if (!isUuid(conversationId)) return [];
     const params: unknown[] = [conversationId, Math.max(0, Math.floor(opts.afterSeq ?? 0))];
-    let sql = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2`;
-    if (opts.audience === 'customer') sql += ` AND visibility = 'all'`;
-    sql += ' ORDER BY seq';
+    let sql = opts.delivery
+      ? WITH_DELIVERY
+      : `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2`;
+    if (opts.audience === 'customer') sql += ` AND m.visibility = 'all'`;
+    sql += ' ORDER BY m.seq';
     if (opts.limit) {
       params.push(opts.limit);
       sql += ` LIMIT $${params.length}`;
