@@ -166,13 +166,14 @@ describe.each(engines())('SMS delivery states survive faults (%s)', (engine) => 
     const updates: Array<{ messageId: string; delivery: { state: string } }> = [];
     agent.socket.on('message.updated', (u) => updates.push(u));
     await agent.ready();
-    const r = await h.inbound(t, tenant, channelId, { id: `mo-${randomUUID()}`, from: phone(), text: 'hi' });
+    const customer = phone();
+    const r = await h.inbound(t, tenant, channelId, { id: `mo-${randomUUID()}`, from: customer, text: 'hi' });
     expect(r.status).toBe(200);
     const assigned = await agent.until(
       () => agent.assigned.find((x) => x.conversation.channel === 'sms'),
       'the SMS conversation',
     );
-    return { tenant, channelId, agent, updates, conversationId: assigned.conversation.id };
+    return { tenant, channelId, customer, agent, updates, conversationId: assigned.conversation.id };
   }
 
   type Conv = Awaited<ReturnType<typeof smsConversation>>;
@@ -254,6 +255,32 @@ describe.each(engines())('SMS delivery states survive faults (%s)', (engine) => 
     await nothingPending(c.tenant);
     expect(receipts(c.tenant, m.messageId)).toEqual(['sent', 'undelivered']);
     expect((await smsRow(c.tenant, m.messageId)).state).toBe('undelivered');
+  });
+
+  it('a database error when a customer text lifts the undelivered mark: the provider retry lifts it', async () => {
+    const c = await smsConversation();
+    const m = await sentReply(c, 'Shall we call you?');
+    expect(await receipt(c, m.providerId, 'undelivered')).toEqual([200]);
+    expect(await conversationState(c.conversationId)).toBe('undelivered');
+    const f = await fault(
+      'conversations',
+      'UPDATE',
+      `NEW.id = ${lit(c.conversationId)}::uuid AND OLD.state = 'undelivered' AND NEW.state <> 'undelivered'`,
+    );
+    const from = c.customer;
+    const id = `mo-${randomUUID()}`;
+    const statuses = await untilAccepted(() =>
+      h.inbound(t, c.tenant, c.channelId, { id, from, text: 'Yes please' }),
+    );
+    expect(await f.fired()).toBe(true);
+    expect(await conversationState(c.conversationId)).toBe('assigned');
+    expect(statuses).toEqual([500, 200]);
+    // The text is in the conversation once.
+    const texts = await t.nexus.db.query(
+      "SELECT count(*)::int AS n FROM messages WHERE conversation_id = $1 AND text = 'Yes please'",
+      [c.conversationId],
+    );
+    expect(texts.rows[0].n).toBe(1);
   });
 
   it('a node stopped after the send, its outcome not recorded: its successor records it without sending again', async () => {

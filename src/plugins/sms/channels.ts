@@ -185,13 +185,14 @@ export class SmsChannels {
         thread = await this.openThread(channel, service, customer, key, true);
         appended = await this.deps.chat.append(thread.conversationId, message, { ccid });
       }
+      // The customer is there after all: a conversation marked undelivered is live again. Before the
+      // message is recorded as seen, so that a provider's retry after a failure here lifts it still.
+      await this.liftUndelivered(thread.conversationId, ccid);
       await this.store.recordInbound({
         ...record,
         conversationId: thread.conversationId,
         messageId: appended.id,
       });
-      // The customer is there after all: a conversation marked undelivered is live again.
-      await this.liftUndelivered(thread.conversationId, ccid);
       return { duplicate: appended.duplicate, conversationId: thread.conversationId, messageId: appended.id };
     });
   }
