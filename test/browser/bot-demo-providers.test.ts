@@ -408,6 +408,44 @@ describe.each(engines())('Dialogflow ES, Lex V2 and webhook bots in the demo pag
     );
     expect(bots.rows.map((r) => r.text)).toEqual([RASA_GREETING, null, 'Connecting you to a person.']);
   }, 120_000);
+
+  it('in limited mode (no socket, the REST fallback) a chosen chip still reads as its title and the bot gets its payload', async () => {
+    // The endpoint still names the webhook bot. A new chat whose socket cannot connect: the widget
+    // falls back to REST (the console's socket, already open, is left alone).
+    await newChat();
+    const socketUrl = /\/chat\/v3\/socket\.io\//;
+    await browser.context.route(socketUrl, (r) => r.abort());
+    await browser.context.routeWebSocket(socketUrl, (ws) => ws.close());
+    try {
+      // The customer's frame reloaded under the routes (a WebSocket route holds for documents loaded after it).
+      const frame = await (await page.locator('iframe[title^="Customer"]').elementHandle())?.contentFrame();
+      expect(frame).toBeTruthy();
+      await frame!.goto(frame!.url());
+      if (!(await box().isVisible())) await site.getByRole('button', { name: 'Chat with us' }).click();
+      await say('Hello over REST');
+      await expect
+        .poll(() => widget().locator('.status').getAttribute('data-state'), { timeout: 20_000 })
+        .toBe('polling');
+      await expect.poll(transcript, { timeout: 20_000 }).toEqual(['Hello over REST', RASA_GREETING]);
+      await expect.poll(() => chips().allTextContents()).toEqual(['Where is my order?', 'Talk to a person']);
+      await chips().getByText('Where is my order?').click();
+      await expect
+        .poll(() => chips().allTextContents(), { timeout: 20_000 })
+        .toEqual(['Order 1001', 'Talk to a person']);
+      expect(await transcript()).toEqual(['Hello over REST', RASA_GREETING, 'Where is my order?']);
+      expect(await widget().locator('.status').getAttribute('data-state')).toBe('polling');
+    } finally {
+      await browser.context.unrouteAll();
+    }
+    const conversationId = await conversationOf('Hello over REST');
+    expect(await stored(conversationId, 'Where is my order?')).toEqual([
+      { text: 'Where is my order?', content: { payload: '/order_status' } },
+    ]);
+    expect(rasa.calls.filter((c) => c.sender === conversationId).map((c) => c.message)).toEqual([
+      'Hello over REST',
+      '/order_status',
+    ]);
+  }, 120_000);
 });
 
 const ES_GREETING = 'Hello from Northwind! We are here to help.';
