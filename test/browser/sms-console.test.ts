@@ -2,11 +2,12 @@
  * SMS delivery states in the agent console, in real Chromium: a customer texts in through the
  * Twilio fake (its real webhook, signed), the conversation is given to the agent in the console, the
  * agent replies there, the fake accepts the SMS and later sends its status callback; the console
- * shows the reply Sent, then Delivered, in words. A provider that is down fails the next reply for
- * good: the console shows it Failed and the conversation Undelivered.
+ * shows the reply Sent, then Delivered, in words, and still Delivered after the console is reloaded
+ * (the transcript it loads again carries each reply's state). A provider that is down fails the next
+ * reply for good: the console shows it Failed and the conversation Undelivered.
  */
 import { randomUUID } from 'node:crypto';
-import type { FrameLocator } from 'playwright-core';
+import type { FrameLocator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentToken, putAgent, putEndpoint } from '../chat/routing-helpers.js';
 import { engines } from '../helpers/engines.js';
@@ -25,6 +26,7 @@ describe.each(engines())('SMS delivery states in the console, in Chromium (%s)',
   let h: SmsHarness;
   let tenant: TestTenant;
   let agent: FrameLocator;
+  let page: Page;
   const channelId = phone();
   const customer = phone();
 
@@ -43,7 +45,8 @@ describe.each(engines())('SMS delivery states in the console, in Chromium (%s)',
     await h.provision(t, tenant, channelId, { endpoint: 'sms', maxAttempts: 1 });
     host.page('/desktop', desktopPage(t.url, tenant.ccid, host.origin, await agentToken(t, tenant, 'ann')));
     browser = await launchChromium();
-    agent = await readyAgent(await browser.context.newPage(), `${host.origin}/desktop`);
+    page = await browser.context.newPage();
+    agent = await readyAgent(page, `${host.origin}/desktop`);
   }, 120_000);
 
   afterAll(async () => {
@@ -90,6 +93,16 @@ describe.each(engines())('SMS delivery states in the console, in Chromium (%s)',
     // Said in words, not only in colour.
     expect(await state.textContent()).toContain('Delivered');
     await expect.poll(() => agent.locator('.title-row .state').textContent()).toBe('Active');
+
+    // A reload: the console starts afresh, lists its conversation, loads the transcript again; the
+    // reply still says Delivered (no receipt or message.updated comes again to say it).
+    await page.reload();
+    await agent.locator('.conn[data-state="live"]').waitFor({ timeout: 15_000 });
+    await openFromList(agent, new RegExp(customer), t, tenant.apiKey);
+    const reloaded = replyItem('It is on its way.').locator('.delivery');
+    await reloaded.waitFor({ timeout: 15_000 });
+    expect(await reloaded.getAttribute('data-delivery')).toBe('delivered');
+    expect(await reloaded.textContent()).toContain('Delivered');
   });
 
   it('shows a reply the provider refused Failed, and the conversation Undelivered', async () => {
