@@ -288,10 +288,11 @@ export class ConversationTurns {
       return await Promise.race([
         run(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
+          expire = () => {
             abort.abort();
             reject(new BotConnectorError(`the bot did not answer within ${timeoutMs} ms`, 'timeout'));
-          }, timeoutMs);
+          };
+          timer = setTimeout(expire, timeoutMs);
           timer.unref?.();
         }),
       ]);
