@@ -356,7 +356,7 @@ export class ConversationPane {
                   class: 'secondary small',
                   onclick: () => {
                     // The feedback is given when the reply is sent (see submit), with what was sent.
-                    this.editing = { suggestionId: sug.id, text: sug.text };
+                    this.editing = { suggestionId: sug.id, text: sug.text.trim().slice(0, 4000) };
                     this.agent.setSuggestionAside(this.conversationId, sug.id);
                     this.input.value = sug.text;
                     this.input.focus();
