@@ -71,13 +71,10 @@ afterAll(async () => {
   for (const f of fakes) await f.close();
 });
 
-async function setUp(
-  o: { clock?: Clock & { fake?: SpeechFake }; realtimeFactor?: number; headStartSeconds?: number } = {},
-) {
+async function setUp(o: { clock?: Clock & { fake?: SpeechFake }; realtimeFactor?: number } = {}) {
   const fake = await startSpeechFake(KEY, {
     ...(o.clock ? { now: () => o.clock!.now() } : {}),
     ...(o.realtimeFactor ? { realtimeFactor: o.realtimeFactor } : {}),
-    ...(o.headStartSeconds !== undefined ? { headStartSeconds: o.headStartSeconds } : {}),
   });
   fakes.push(fake);
   if (o.clock) o.clock.fake = fake;
@@ -206,7 +203,7 @@ describe('pacing on a virtual clock', () => {
 describe('pacing on real timers', () => {
   it('arrivals at the fake follow the audio at the pace, and the deadline makes room for the stream', async () => {
     // 70 s of audio at 35× real time: two seconds. The call deadline alone (1 s) is shorter.
-    const { fake, connect } = await setUp({ realtimeFactor: 40, headStartSeconds: 1 });
+    const { fake, connect } = await setUp({ realtimeFactor: 40 });
     const audio = mulaw('paced for real', 70);
     const started = performance.now();
     const heard = await transcribe(connect(35, 1000), audio);
@@ -215,8 +212,9 @@ describe('pacing on real timers', () => {
     expect(took).toBeGreaterThanOrEqual(1950);
     const arrivals = fake.arrivals.at(-1)!;
     expect(arrivals).toHaveLength(140);
-    // Each request arrived no earlier than its audio allows at 35×, give or take one request.
-    for (const a of arrivals) expect(a.audioMs).toBeLessThanOrEqual(35 * a.atMs + 1000);
+    // No request arrived more than 150 ms (a busy machine's event loop) before 35× puts it; sent
+    // unpaced, all 70 s would be there within a few ms.
+    for (const a of arrivals) expect(a.audioMs).toBeLessThanOrEqual(35 * (a.atMs + 150) + 500);
     expect(arrivals.at(-1)!.atMs).toBeGreaterThanOrEqual(1950);
 
     // Past what this fake takes (40×), the stream is stopped.

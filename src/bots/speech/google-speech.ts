@@ -121,6 +121,9 @@ export function createGoogleSpeech(opts: GoogleSpeechOptions): SpeechToText {
     port: opts.port ?? (m ? Number(m[2]) : 443),
     sslCreds: opts.plaintext ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(),
   });
+  // Building the client's stub (its protos) takes a second or two of CPU: done now rather than
+  // inside the first customer's turn. A failure here is the first call's to report.
+  client.initialize().catch(() => undefined);
   const what = 'Google Speech-to-Text';
   const callOpts = {
     timeout: opts.timeoutMs,

@@ -417,3 +417,146 @@ export async function startSpeechFake(apiKey: string, opts: SpeechFakeOptions = 
     },
   };
 }
+
+// ---- audio files a test sends ------------------------------------------------------------------
+// Laid out as their specs say (Ogg pages with their CRC, EBML, FLAC's STREAMINFO, MP3 frames), the
+// words in the first packet and silence (zero bytes) after, so both athena's length readers and
+// this fake's hearing read them.--
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, i) => {
+  let r = i << 24;
+  for (let k = 0; k < 8; k++) r = r & 0x80000000 ? (r << 1) ^ 0x04c11db7 : r << 1;
+  return r >>> 0;
+});
+
+function oggPage(body: Buffer, o: { granule: bigint; serial: number; seq: number; flags: number }): Buffer {
+  const lacing: number[] = [];
+  for (let left = body.length; ; left -= 255) {
+    lacing.push(Math.min(left, 255));
+    if (left < 255) break;
+  }
+  const h = Buffer.alloc(27 + lacing.length);
+  h.write('OggS', 0, 'latin1');
+  h[5] = o.flags;
+  h.writeBigInt64LE(o.granule, 6);
+  h.writeUInt32LE(o.serial, 14);
+  h.writeUInt32LE(o.seq, 18);
+  h[26] = lacing.length;
+  Buffer.from(lacing).copy(h, 27);
+  const page = Buffer.concat([h, body]);
+  let crc = 0;
+  for (const b of page) crc = ((crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ b) & 0xff]) >>> 0;
+  page.writeUInt32LE(crc, 22);
+  return page;
+}
+
+/** An Ogg Opus file: OpusHead, OpusTags, then one 500 ms packet a page (the words in the first). */
+export function oggOpus(words: string, seconds: number, preSkip = 312): Buffer {
+  const serial = 0x5eed;
+  const head = Buffer.alloc(19);
+  head.write('OpusHead', 0, 'latin1');
+  head[8] = 1;
+  head[9] = 1;
+  head.writeUInt16LE(preSkip, 10);
+  head.writeUInt32LE(16_000, 12);
+  const tags = Buffer.concat([
+    Buffer.from('OpusTags'),
+    Buffer.from([4, 0, 0, 0]),
+    Buffer.from('test'),
+    Buffer.alloc(4),
+  ]);
+  const pages = [
+    oggPage(head, { granule: 0n, serial, seq: 0, flags: 0x02 }),
+    oggPage(tags, { granule: 0n, serial, seq: 1, flags: 0 }),
+  ];
+  const packets = Math.round(seconds * 2);
+  for (let i = 0; i < packets; i++) {
+    const body = Buffer.alloc(1000);
+    if (i === 0) body.write(words);
+    pages.push(
+      oggPage(body, {
+        granule: BigInt(preSkip + (i + 1) * 24_000),
+        serial,
+        seq: i + 2,
+        flags: i === packets - 1 ? 0x04 : 0,
+      }),
+    );
+  }
+  return Buffer.concat(pages);
+}
+
+function ebml(id: number, data: Buffer): Buffer {
+  const idBytes = Buffer.from(
+    id.toString(16).padStart(id > 0xffffff ? 8 : id > 0xffff ? 6 : id > 0xff ? 4 : 2, '0'),
+    'hex',
+  );
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64BE(BigInt(data.length) | (1n << 56n));
+  return Buffer.concat([idBytes, size, data]);
+}
+const UNKNOWN_SIZE = Buffer.from([0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+const uintBytes = (n: number) => Buffer.from([n >> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+
+/**
+ * WebM Opus as MediaRecorder writes it: a Segment and Clusters of unknown size, no Duration, one
+ * 100 ms SimpleBlock after another (the words in the first), a Cluster every 5 s.
+ */
+export function webmOpus(words: string, seconds: number, declaredMs?: number): Buffer {
+  const info = [ebml(0x2ad7b1, uintBytes(1_000_000))];
+  if (declaredMs !== undefined) {
+    const d = Buffer.alloc(8);
+    d.writeDoubleBE(declaredMs);
+    info.push(ebml(0x4489, d));
+  }
+  const parts = [
+    ebml(0x1a45dfa3, ebml(0x4282, Buffer.from('webm'))),
+    Buffer.from([0x18, 0x53, 0x80, 0x67]),
+    UNKNOWN_SIZE,
+    ebml(0x1549a966, Buffer.concat(info)),
+    ebml(
+      0x1654ae6b,
+      ebml(0xae, Buffer.concat([ebml(0xd7, Buffer.from([1])), ebml(0x86, Buffer.from('A_OPUS'))])),
+    ),
+  ];
+  const blocks = Math.round(seconds * 10);
+  for (let i = 0; i < blocks; i++) {
+    const t = i * 100;
+    if (t % 5000 === 0)
+      parts.push(Buffer.from([0x1f, 0x43, 0xb6, 0x75]), UNKNOWN_SIZE, ebml(0xe7, uintBytes(t)));
+    const frame = Buffer.alloc(200);
+    if (i === 0) frame.write(words);
+    const head = Buffer.alloc(4);
+    head[0] = 0x81;
+    head.writeInt16BE(t % 5000, 1);
+    head[3] = 0x80;
+    parts.push(ebml(0xa3, Buffer.concat([head, frame])));
+  }
+  return Buffer.concat(parts);
+}
+
+/** FLAC: STREAMINFO (16 kHz mono 16-bit, `samples` in all, 0 when unknown), then the frames. */
+export function flac(words: string, seconds: number, samples = seconds * 16_000): Buffer {
+  const info = Buffer.alloc(34);
+  info.writeUInt16BE(4096, 0);
+  info.writeUInt16BE(4096, 2);
+  // 20 bits of rate, 3 of channels - 1, 5 of bits per sample - 1, 36 of samples.
+  const rate = 16_000;
+  info[10] = rate >> 12;
+  info[11] = (rate >> 4) & 0xff;
+  info[12] = ((rate & 0x0f) << 4) | (0 << 1) | (15 >> 4);
+  info[13] = ((15 & 0x0f) << 4) | Math.floor(samples / 2 ** 32);
+  info.writeUInt32BE(samples % 2 ** 32, 14);
+  const frames = Buffer.alloc(seconds * 2000);
+  frames.write(words);
+  return Buffer.concat([Buffer.from('fLaC'), Buffer.from([0x80, 0, 0, 34]), info, frames]);
+}
+
+/** Constant-bitrate MP3: MPEG-1 Layer III, 32 kbit/s, 32 kHz, mono frames of 144 bytes. */
+export function mp3(words: string, seconds: number): Buffer {
+  const frames = Math.round((seconds * 32_000) / 1152);
+  const frame = Buffer.alloc(144);
+  frame.set([0xff, 0xfb, (1 << 4) | (2 << 2), 0xc4]);
+  const out = Buffer.concat(Array.from({ length: frames }, () => frame));
+  out.write(words, 40);
+  return out;
+}
