@@ -4,7 +4,8 @@
  * agent replies there, the fake accepts the SMS and later sends its status callback; the console
  * shows the reply Sent, then Delivered, in words, and still Delivered after the console is reloaded
  * (the transcript it loads again carries each reply's state). A provider that is down fails the next
- * reply for good: the console shows it Failed and the conversation Undelivered.
+ * reply for good: the console shows it Failed and the conversation Undelivered, and after a reload
+ * still lists and opens it, Failed and Undelivered.
  */
 import { randomUUID } from 'node:crypto';
 import type { FrameLocator, Page } from 'playwright-core';
@@ -117,6 +118,18 @@ describe.each(engines())('SMS delivery states in the console, in Chromium (%s)',
       await expect
         .poll(() => agent.locator('.title-row .state').textContent(), { timeout: 15_000 })
         .toBe('Undelivered');
+
+      // Reloaded: the undelivered conversation is still the agent's, listed and opened, each reply
+      // with its own state.
+      await page.reload();
+      await agent.locator('.conn[data-state="live"]').waitFor({ timeout: 15_000 });
+      await openFromList(agent, new RegExp(customer), t, tenant.apiKey);
+      const failedAgain = replyItem('Sorry, one more thing.').locator('.delivery');
+      await failedAgain.waitFor({ timeout: 15_000 });
+      expect(await failedAgain.getAttribute('data-delivery')).toBe('failed');
+      expect(await failedAgain.textContent()).toContain('Failed');
+      expect(await replyItem('It is on its way.').locator('.delivery').textContent()).toContain('Delivered');
+      await expect.poll(() => agent.locator('.title-row .state').textContent()).toBe('Undelivered');
     } finally {
       h.server.recover();
     }

@@ -1,8 +1,9 @@
 /**
  * SMS delivery states in every transcript an agent gets, not only in the live `message.updated`:
- * an agent that (re)joins a conversation (a console reload), an agent given it by a transfer, an
- * agent reading it as a contact's earlier conversation, and the interactions API's transcript all
- * carry each reply's current delivery state, in message.updated's shape. A customer texts in
+ * an agent that (re)joins a conversation (a console reload; an undelivered one is still listed and
+ * opened), an agent given it by a transfer, an agent reading it as a contact's earlier
+ * conversation, and the interactions API's transcript all carry each reply's current delivery
+ * state, in message.updated's shape. A customer texts in
  * through the Twilio fake (its signed webhooks), agents on real sockets, both engines.
  */
 import { randomUUID } from 'node:crypto';
@@ -135,22 +136,10 @@ describe.each(engines())('SMS delivery states in the transcripts agents get (%s)
     } finally {
       h.server.recover();
     }
-    // The final failure marked the conversation undelivered; the customer texting back makes it live
-    // (assigned to ann) again.
+    // The final failure marked the conversation undelivered (still ann's, until Done).
     await ann.until(
       () => ann.updated.find((c) => c.id === conversationId && c.state === 'undelivered'),
       'undelivered',
-    );
-    const back = await h.inbound(t, tenant, channelId, {
-      id: `mo-${randomUUID()}`,
-      from: customer,
-      text: 'Still there?',
-    });
-    expect(back.status).toBe(200);
-    await annSeen.until(() => annSeen.messages.find((m) => m.text === 'Still there?'), 'the text back');
-    await ann.until(
-      () => ann.updated.findLast((c) => c.id === conversationId)?.state === 'assigned',
-      'assigned again',
     );
   }, 120_000);
 
@@ -160,17 +149,30 @@ describe.each(engines())('SMS delivery states in the transcripts agents get (%s)
     await t?.cleanup();
   });
 
-  it('an agent that joins again (a console reload) is replayed each reply with its delivery state', async () => {
+  it('an agent that comes back (a console reload) lists the undelivered conversation and is replayed each reply with its state', async () => {
     const again = await connect('ann');
     const seen = record(again.socket);
+    // What the console lists on load: the agent's own conversations, an undelivered one included.
+    const list = await again.ack('conversation.list', { states: ['assigned', 'asynchold', 'undelivered'] });
+    expect(list.ok, JSON.stringify(list)).toBe(true);
+    expect(list.conversations.map((c: { id: string; state: string }) => [c.id, c.state])).toEqual([
+      [conversationId, 'undelivered'],
+    ]);
     const ack = await again.ack('conversation.join', { conversationId, lastSeq: 0 });
     expect(ack.ok, JSON.stringify(ack)).toBe(true);
     expect(seen.messages.length).toBe(ack.replayed);
     expectStates(seen.messages);
-    // The very state and time message.updated said (read back from where the receipt stored it).
+    // The states message.updated said last.
     expect(seen.messages.find((m) => m.id === delivered.id)?.delivery?.state).toBe(delivered.live.state);
     expect(seen.messages.find((m) => m.id === failed.id)?.delivery?.state).toBe(failed.live.state);
+    // Another agent of the tenant may not open it.
+    await putAgent(t, tenant, 'cy', { name: 'Cy', queues: ['sms'], capacity: 1 });
+    const cy = await connect('cy');
+    const refused = await cy.ack('conversation.join', { conversationId, lastSeq: 0 });
+    expect(refused.ok).toBe(false);
+    expect(refused.error.name).toBe('NOT_ASSIGNED_AGENT');
     again.close();
+    cy.close();
   });
 
   it('the interactions API transcript carries the delivery states', async () => {
@@ -182,6 +184,17 @@ describe.each(engines())('SMS delivery states in the transcripts agents get (%s)
   });
 
   it("an agent given the conversation by a transfer gets them in conversation.assigned's transcript", async () => {
+    // The customer texting back makes it live again (assigned to ann), so it can be transferred.
+    const back = await h.inbound(t, tenant, channelId, {
+      id: `mo-${randomUUID()}`,
+      from: customer,
+      text: 'Still there?',
+    });
+    expect(back.status).toBe(200);
+    await ann.until(
+      () => ann.updated.findLast((c) => c.id === conversationId)?.state === 'assigned',
+      'assigned again',
+    );
     const bob = await connect('bob');
     await bob.ready();
     const moved = await ann.ack('conversation.transfer', { conversationId, agentId: 'bob' });

@@ -237,7 +237,8 @@ export class AgentClient {
   }
 
   /**
-   * Reloads the agent's conversations (assigned, async hold) and what waits in its queues; listing
+   * Reloads the agent's conversations (assigned, async hold, undelivered: an SMS reply failed for
+   * good, still the agent's) and what waits in its queues; listing
    * `queued` also subscribes this socket to `queue.updated` of those queues.
    */
   async refresh(): Promise<void> {
@@ -246,7 +247,7 @@ export class AgentClient {
     const log: QueueUpdate[] = [];
     this.queueLog = log;
     try {
-      const states: ConversationState[] = ['assigned', 'asynchold', 'queued'];
+      const states: ConversationState[] = ['assigned', 'asynchold', 'undelivered', 'queued'];
       const ack = await s.timeout(TIMEOUT).emitWithAck('conversation.list', { states });
       if (!ack.ok) {
         this.emit('notice', ack.error.message);

@@ -247,7 +247,8 @@ function commView(claims: Record<string, unknown> | undefined): { destroy(): voi
   const renderList = () => {
     const all = [...agent.conversations.values()].map((c) => c.summary);
     const byTime = (a: ConversationSummary, b: ConversationSummary) => b.updatedAt.localeCompare(a.updatedAt);
-    const assigned = all.filter((s) => s.state === 'assigned').sort(byTime);
+    // An undelivered one (an SMS reply failed for good) is still the agent's, to reopen and finish.
+    const assigned = all.filter((s) => s.state === 'assigned' || s.state === 'undelivered').sort(byTime);
     const held = all.filter((s) => s.state === 'asynchold').sort(byTime);
     clear(mine);
     clear(hold);

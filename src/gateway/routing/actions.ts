@@ -35,14 +35,22 @@ export function createAgentActions(deps: {
     return agent;
   };
 
-  /** The agent's own conversation, or 404 without saying whether another tenant has one. */
-  const owned = async (who: AgentIdentity, conversationId: string): Promise<Conversation> => {
+  /**
+   * The agent's own conversation, or 404 without saying whether another tenant has one.
+   * `undelivered`: one marked undelivered (its SMS reply failed for good) is still the agent's until
+   * Done, to open again (a console reload), read and finish, not to transfer.
+   */
+  const owned = async (
+    who: AgentIdentity,
+    conversationId: string,
+    opts: { undelivered?: boolean } = {},
+  ): Promise<Conversation> => {
     const c = await deps.chat().get(conversationId, who.ccid);
     if (!c) throw new AppError('INTERACTION_NOT_FOUND');
     if (c.state === 'done') throw new AppError('INTERACTION_DONE');
-    if (c.agentId !== who.agentId || (c.state !== 'assigned' && c.state !== 'asynchold')) {
-      throw new AppError('NOT_ASSIGNED_AGENT');
-    }
+    const held =
+      c.state === 'assigned' || c.state === 'asynchold' || (opts.undelivered && c.state === 'undelivered');
+    if (c.agentId !== who.agentId || !held) throw new AppError('NOT_ASSIGNED_AGENT');
     return c;
   };
 
@@ -86,7 +94,7 @@ export function createAgentActions(deps: {
     },
 
     async join(who, conversationId) {
-      return owned(who, conversationId);
+      return owned(who, conversationId, { undelivered: true });
     },
 
     async transfer(who, p) {
@@ -102,7 +110,7 @@ export function createAgentActions(deps: {
     },
 
     async done(who, p) {
-      await owned(who, p.conversationId);
+      await owned(who, p.conversationId, { undelivered: true });
       await routing.finish(who.ccid, p.conversationId, { byAgent: who.agentId });
     },
 
@@ -116,7 +124,7 @@ export function createAgentActions(deps: {
     },
 
     async history(who, p) {
-      const current = await owned(who, p.conversationId);
+      const current = await owned(who, p.conversationId, { undelivered: true });
       const earlier = p.historyId === current.id ? undefined : await deps.chat().get(p.historyId, who.ccid);
       // Another contact's conversation (or another tenant's) is as good as absent.
       if (!earlier || !current.contactId || earlier.contactId !== current.contactId) {
