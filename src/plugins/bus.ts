@@ -8,7 +8,12 @@
  *
  * Subscribers filter by event type, tenant and channel type. Plugins declare theirs
  * (`definePlugin({ …, subscribe })`), checked at load by `subscriptionProblems`.
+ *
+ * A durable subscriber may change state of its own in the transaction and publish the events of
+ * that change (`publishInTx` with the same transaction, from inside its planner): they follow the
+ * event that caused them to live subscribers, after the same commit.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { z } from 'zod';
 import type { Queryable } from '../shared/db/pool.js';
 import type { Logger } from '../shared/logger.js';
@@ -88,6 +93,10 @@ export class EventBus {
   private readonly planners: Sub<Planner>[] = [];
   private readonly live: Sub<LiveHandler>[] = [];
   private readonly m;
+  /** The event whose planners are running (so that what they publish follows it). */
+  private readonly planning = new AsyncLocalStorage<BusEvent>();
+  /** Events published by the planners of an event, with their enqueued count, until it is announced. */
+  private readonly followUps = new WeakMap<BusEvent, { events: BusEvent[]; enqueued: number }>();
 
   constructor(
     private readonly outbox: Outbox,
@@ -136,10 +145,15 @@ export class EventBus {
     const items: OutboxItem[] = [];
     for (const e of events) {
       for (const p of this.planners) {
-        if (matches(p.filter, e)) items.push(...(await p.fn(e, q)));
+        if (matches(p.filter, e)) items.push(...(await this.planning.run(e, () => p.fn(e, q))));
       }
     }
     if (items.length) await this.outbox.enqueue(q, items);
+    const cause = this.planning.getStore();
+    if (cause) {
+      const f = this.followUps.get(cause) ?? { events: [], enqueued: 0 };
+      this.followUps.set(cause, { events: [...f.events, ...events], enqueued: f.enqueued + items.length });
+    }
     return items.length;
   }
 
@@ -151,6 +165,11 @@ export class EventBus {
       for (const s of this.live) {
         if (!matches(s.filter, e)) continue;
         void this.runLive(s, e);
+      }
+      const f = this.followUps.get(e);
+      if (f) {
+        this.followUps.delete(e);
+        this.published(f.events, f.enqueued);
       }
     }
   }

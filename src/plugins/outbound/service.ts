@@ -14,6 +14,7 @@ import type { Database, Queryable } from '../../shared/db/pool.js';
 import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { OutboxRow } from '../outbox/outbox.js';
+import { SmsStore } from '../sms/store.js';
 import type { PluginRuntime } from '../runtime.js';
 import type { BusEvent, DeliveryState, OutboundEmail, OutboundSms } from '../types.js';
 import { checkForChannel, type OutboundRequest, requestHash, senderAddress } from './schema.js';
@@ -125,8 +126,9 @@ export class OutboundMessages {
       });
       return done ? () => rt.bus.published([done.event], done.n) : undefined;
     });
-    // Receipts the providers' inbound routes publish name the provider's id.
-    rt.bus.subscribe('outbound-receipts', { types: ['delivery.receipt'] }, async (e) => {
+    // Receipts the providers' inbound routes publish name the provider's id: applied in the
+    // receipt's own transaction (a durable subscriber), so a node gone after its commit loses none.
+    rt.bus.plan('outbound-receipts', { types: ['delivery.receipt'] }, async (e, q) => {
       const d = e.data as {
         origin?: unknown;
         providerMessageId?: unknown;
@@ -134,15 +136,17 @@ export class OutboundMessages {
         error?: unknown;
         service?: unknown;
       };
-      if (d.origin === 'outbound' || typeof d.providerMessageId !== 'string') return;
-      if (typeof d.state !== 'string' || !(d.state in MOVES)) return;
-      await this.applyReceipt(
+      if (d.origin === 'outbound' || typeof d.providerMessageId !== 'string') return [];
+      if (typeof d.state !== 'string' || !(d.state in MOVES)) return [];
+      await this.applyReceiptIn(
+        q,
         e.ccid,
         d.providerMessageId,
         d.state as DeliveryState,
-        d.error as string | undefined,
+        typeof d.error === 'string' ? d.error : undefined,
         typeof d.service === 'string' ? d.service : undefined,
       );
+      return [];
     });
   }
 
@@ -237,13 +241,30 @@ export class OutboundMessages {
     error?: string,
     service?: string,
   ): Promise<boolean> {
-    const r = await this.deps.db.query<{ id: string }>(
+    const done = await this.deps.db.tx((q) =>
+      this.applyReceiptIn(q, ccid, providerMessageId, state, error, service),
+    );
+    if (!done) return false;
+    this.deps.plugins.bus.published([done.event], done.n);
+    return true;
+  }
+
+  /** The receipt inside the caller's transaction; its event is announced after the commit. */
+  private async applyReceiptIn(
+    q: Queryable,
+    ccid: string,
+    providerMessageId: string,
+    state: DeliveryState,
+    error?: string,
+    service?: string,
+  ): Promise<{ event: BusEvent; n: number } | undefined> {
+    const r = await q.query<{ id: string }>(
       `SELECT id FROM outbound_messages
         WHERE ccid = $1 AND provider_message_id = $2 AND ($3::text IS NULL OR service = $3)`,
       [ccid, providerMessageId, service ?? null],
     );
-    if (!r.rows[0]) return false;
-    return this.transition(ccid, r.rows[0].id, { state, ...(error ? { error } : {}) });
+    if (!r.rows[0]) return undefined;
+    return this.transitionIn(q, ccid, r.rows[0].id, { state, ...(error ? { error } : {}) });
   }
 
   /** The outbox handler: sends through the provider plugin of the message's service. */
@@ -277,11 +298,29 @@ export class OutboundMessages {
       sent = await (await host.instance(row.ccid, m.service, 'email')).send(msg);
     }
     const state: DeliveryState = sent.state === 'queued' ? 'sent' : sent.state;
-    await this.transition(row.ccid, messageId, {
-      state,
-      providerMessageId: sent.providerMessageId ?? null,
-      error: null,
+    const { bus } = this.deps.plugins;
+    const changes = await this.deps.db.tx(async (q) => {
+      const first = await this.transitionIn(q, row.ccid, messageId, {
+        state,
+        providerMessageId: sent.providerMessageId ?? null,
+        error: null,
+      });
+      const out = first ? [first] : [];
+      // A receipt faster than this answer was kept by the SMS routes (it matched nothing then).
+      const early =
+        m.channel_type === 'sms' && sent.providerMessageId
+          ? await new SmsStore(q).takeEarlyReceipt(row.ccid, m.service, sent.providerMessageId)
+          : undefined;
+      if (early) {
+        const next = await this.transitionIn(q, row.ccid, messageId, {
+          state: early.state,
+          ...(early.error ? { error: early.error } : {}),
+        });
+        if (next) out.push(next);
+      }
+      return out;
     });
+    for (const c of changes) bus.published([c.event], c.n);
     return { providerMessageId: sent.providerMessageId ?? null, state };
   }
 
