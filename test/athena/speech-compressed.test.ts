@@ -17,7 +17,15 @@ import {
   transcribe,
 } from '../../src/bots/speech/index.js';
 import { audioOf } from '../../src/bots/voice.js';
-import { flac, mp3, oggOpus, type SpeechFake, startSpeechFake, webmOpus } from '../fakes/google/speech.js';
+import {
+  amr,
+  flac,
+  mp3,
+  oggOpus,
+  type SpeechFake,
+  startSpeechFake,
+  webmOpus,
+} from '../fakes/google/speech.js';
 
 // ---- lengths ------------------------------------------------------------------------------------
 
@@ -34,6 +42,8 @@ describe('the length of a voice message, read from its container', () => {
     expect(of('audio/webm', webmOpus('hi', 95, 97_500))).toBe(97_500);
     expect(of('audio/flac', flac('hi', 70))).toBe(70_000);
     expect(of('audio/mpeg', mp3('hi', 90))).toBeCloseTo(90_000, -2);
+    expect(of('audio/amr', amr('hi', 75))).toBe(75_000);
+    expect(of('audio/amr-wb', amr('hi', 65, true))).toBe(65_000);
     expect(of('audio/l16; rate=8000', Buffer.alloc(8000 * 2 * 3))).toBe(3000);
     expect(of('audio/basic', Buffer.alloc(8000 * 4))).toBe(4000);
   });
@@ -44,6 +54,8 @@ describe('the length of a voice message, read from its container', () => {
     expect(durationMs({ content: Buffer.from('no webm here'), encoding: 'WEBM_OPUS' })).toBeUndefined();
     expect(durationMs({ content: Buffer.from('no mp3 here'), encoding: 'MP3' })).toBeUndefined();
     expect(durationMs({ content: Buffer.alloc(10), encoding: 'AMR' })).toBeUndefined();
+    // Frame type 13 is none AMR has.
+    expect(durationMs({ content: Buffer.from('#!AMR\n\x68'), encoding: 'AMR' })).toBeUndefined();
     expect(durationMs({ content: Buffer.alloc(10), encoding: 'LINEAR16' })).toBeUndefined();
   });
 
@@ -128,6 +140,20 @@ describe('long compressed voice messages against the Speech fake', () => {
       rate: 16_000,
       file: flac('I need to change my flight', 150),
     },
+    {
+      name: 'AMR (a phone recording)',
+      type: 'audio/amr',
+      encoding: 'AMR',
+      rate: 8000,
+      file: amr('I need to change my flight', 150),
+    },
+    {
+      name: 'AMR-WB',
+      type: 'audio/amr-wb',
+      encoding: 'AMR_WB',
+      rate: 16_000,
+      file: amr('I need to change my flight', 150, true),
+    },
   ];
 
   it.each(cases)(
@@ -155,8 +181,8 @@ describe('long compressed voice messages against the Speech fake', () => {
     },
   );
 
-  it('the Ogg and WebM streams reach the fake no faster than twice real time, by their own timestamps', async () => {
-    for (const c of cases.slice(0, 2)) {
+  it('Ogg, WebM and AMR streams reach the fake no faster than twice real time, by their own timing', async () => {
+    for (const c of cases.filter((x) => x.encoding !== 'FLAC')) {
       await hear(c.type, c.file);
       const arrivals = fake.arrivals.at(-1)!;
       for (const a of arrivals) expect(a.audioMs, c.name).toBeLessThanOrEqual(2 * a.atMs + 1000);

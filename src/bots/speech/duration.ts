@@ -3,7 +3,8 @@
  * one synchronous Recognize (a minute), and how fast to stream it. Raw PCM and G.711 from their
  * sample rate; Ogg Opus from its last granule position; WebM from its declared duration or its
  * blocks' timecodes (what a browser's MediaRecorder writes has no duration); FLAC from STREAMINFO;
- * MP3 from its first frame (the Xing/Info frame count, else its bitrate). Undefined where the data
+ * MP3 from its first frame (the Xing/Info frame count, else its bitrate); AMR by counting its
+ * 20 ms frames. Undefined where the data
  * does not say (a FLAC stream that left its sample count at 0, a broken container).
  */
 
@@ -29,6 +30,9 @@ export function durationMs(audio: TimedAudio): number | undefined {
       return flacMs(b);
     case 'MP3':
       return mp3Ms(b);
+    case 'AMR':
+    case 'AMR_WB':
+      return amrMs(b);
     default:
       return undefined;
   }
@@ -200,4 +204,24 @@ export function mp3Ms(b: Buffer): number | undefined {
   if ((tag === 'Xing' || tag === 'Info') && b.length >= at + 16 + side && b.readUInt32BE(at + 8 + side) & 1)
     return ((b.readUInt32BE(at + 12 + side) * samplesPerFrame) / rate) * 1000;
   return (((b.length - at) * 8) / (kbps * 1000)) * 1000;
+}
+
+// ---- AMR ----------------------------------------------------------------------------------------
+
+/** Bytes after the header byte of an AMR (RFC 4867 §5.3) frame, by frame type; -1: not a frame type. */
+const AMR_NB_BYTES = [12, 13, 15, 17, 19, 20, 26, 31, 5, 6, 5, 5, -1, -1, -1, 0];
+const AMR_WB_BYTES = [17, 23, 32, 36, 40, 46, 50, 58, 60, 5, -1, -1, -1, -1, 0, 0];
+
+/** AMR and AMR-WB files (`#!AMR\n`, `#!AMR-WB\n`): every frame, speech or not, is 20 ms. */
+export function amrMs(b: Buffer): number | undefined {
+  const wb = b.toString('latin1', 0, 9) === '#!AMR-WB\n';
+  if (!wb && b.toString('latin1', 0, 6) !== '#!AMR\n') return undefined;
+  const sizes = wb ? AMR_WB_BYTES : AMR_NB_BYTES;
+  let frames = 0;
+  for (let at = wb ? 9 : 6; at < b.length; frames++) {
+    const size = sizes[(b[at] >> 3) & 0x0f];
+    if (size < 0) return undefined;
+    at += 1 + size;
+  }
+  return frames * 20;
 }

@@ -8,12 +8,12 @@
  * and one final result when the client half-closes. Audio whose text is `silence` recognises
  * nothing (no results), as Google answers for audio without speech; zero bytes are silence, so a
  * long message of a few words is the words and zeros. Containers are read as such (Ogg pages,
- * WebM blocks, FLAC frames after its metadata: their payload is the "speech"), so a test sends
+ * WebM blocks, AMR frames, FLAC frames after its metadata: their payload is the "speech"), so a test sends
  * real files; bytes that do not start as their container does are heard as they are.
  *
  * It keeps Google's limits where it can tell how long the audio plays (raw PCM and µ-law by the
- * sample rate, Ogg Opus by its granule positions, WebM by its block timecodes, FLAC by STREAMINFO
- * in one call): a minute per Recognize ("Sync input too long"), 25 KB per stream request, about
+ * sample rate, Ogg Opus by its granule positions, WebM by its block timecodes, AMR by its frames,
+ * FLAC by STREAMINFO in one call): a minute per Recognize ("Sync input too long"), 25 KB per stream request, about
  * five minutes per stream (of audio, and of time open), and audio at about real time: a stream
  * that runs ahead of its open time by more than the configured bound is stopped with OUT_OF_RANGE
  * "Audio data is being streamed too fast", as Google stops one (`SpeechFakeOptions`). A FLAC
@@ -92,6 +92,9 @@ function hearing(config: any, streaming = false): Heard {
       return sniffed(speech, '\x1a\x45\xdf\xa3', webmHearing);
     case 'FLAC':
       return sniffed(speech, 'fLaC', (sp) => flacHearing(sp, streaming));
+    case 'AMR':
+    case 'AMR_WB':
+      return sniffed(speech, '#!AMR', (sp) => amrHearing(sp, config.encoding === 'AMR_WB'));
     default:
       return opaque(speech);
   }
@@ -226,6 +229,37 @@ function flacHearing(speech: Buffer[], streaming: boolean): Heard {
     // How far into a FLAC stream the frames are is not read here: a stream's pace and length go
     // unchecked, a whole file's length is STREAMINFO's.
     seconds: () => (streaming ? undefined : total),
+  };
+}
+
+/** AMR storage format: the magic, then frames of 20 ms, a header byte (its frame type) and the speech. */
+function amrHearing(speech: Buffer[], wb: boolean): Heard {
+  // Speech bits of each frame type (RFC 4867 §5.3, 3GPP TS 26.101 / 26.201), in whole bytes.
+  const sizes = wb
+    ? [17, 23, 32, 36, 40, 46, 50, 58, 60, 5, 0, 0, 0, 0, 0, 0]
+    : [12, 13, 15, 17, 19, 20, 26, 31, 5, 6, 5, 5, 0, 0, 0, 0];
+  const magic = wb ? 9 : 6;
+  let pending = Buffer.alloc(0);
+  let started = false;
+  let frames = 0;
+  return {
+    speech,
+    push(chunk) {
+      pending = Buffer.concat([pending, chunk]);
+      if (!started) {
+        if (pending.length < magic) return;
+        pending = pending.subarray(magic);
+        started = true;
+      }
+      while (pending.length) {
+        const size = sizes[(pending[0] >> 3) & 0x0f];
+        if (pending.length < 1 + size) return;
+        speech.push(Buffer.from(pending.subarray(1, 1 + size)));
+        frames++;
+        pending = pending.subarray(1 + size);
+      }
+    },
+    seconds: () => frames * 0.02,
   };
 }
 
@@ -559,4 +593,15 @@ export function mp3(words: string, seconds: number): Buffer {
   const out = Buffer.concat(Array.from({ length: frames }, () => frame));
   out.write(words, 40);
   return out;
+}
+
+/** AMR (12.2 kbit/s frames) or AMR-WB (23.85 kbit/s), 50 frames a second, the words in the first. */
+export function amr(words: string, seconds: number, wb = false): Buffer {
+  const [type, size] = wb ? [8, 60] : [7, 31];
+  const frame = Buffer.alloc(1 + size);
+  frame[0] = (type << 3) | 0x04;
+  const first = Buffer.from(frame);
+  first.write(words, 1);
+  const frames = Array.from({ length: seconds * 50 }, (_, i) => (i === 0 ? first : frame));
+  return Buffer.concat([Buffer.from(wb ? '#!AMR-WB\n' : '#!AMR\n', 'latin1'), ...frames]);
 }
