@@ -86,4 +86,42 @@ describe.each(engines())('bus on %s engine', (engine) => {
     await finished;
     expect(got).toEqual(['conversation.created', 'message.created']);
   });
+
+  it('events a planner publishes in the transaction follow their cause to live subscribers, after the commit', async () => {
+    const bus = new EventBus(outbox, log);
+    // A durable subscriber that changes state of its own and publishes that change's event.
+    bus.plan('receipt-applier', { types: ['delivery.receipt'] }, async (e, q) => {
+      await bus.publishInTx(q, [{ ...ev('conversation.state-changed'), id: `${e.id}:applied` }]);
+      return [];
+    });
+    bus.plan('state-webhook', { types: ['conversation.state-changed'] }, (e) => [
+      { ccid: e.ccid, orderingKey: 'k', kind: 'webhook', target: 'W', payload: { event: e.id } },
+    ]);
+    const heard: string[] = [];
+    bus.subscribe('recorder', {}, (e) => void heard.push(e.id));
+    const receipt = { ...ev('delivery.receipt'), id: 'r1' };
+
+    await expect(
+      db.tx(async (q) => {
+        await bus.publishInTx(q, [receipt]);
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect(await outbox.list('cc1', undefined)).toEqual([]);
+
+    const again = { ...ev('delivery.receipt'), id: 'r2' };
+    const n = await db.tx((q) => bus.publishInTx(q, [again]));
+    // The follow-up's delivery was written in the same transaction (counted with the follow-up).
+    expect(n).toBe(0);
+    expect((await outbox.list('cc1', undefined)).map((r) => r.payload.event)).toEqual(['r2:applied']);
+    await new Promise((r) => setImmediate(r));
+    expect(heard).toEqual([]);
+    bus.published([again], n);
+    await new Promise((r) => setImmediate(r));
+    expect(heard).toEqual(['r2', 'r2:applied']);
+    // Announced once.
+    bus.published([again], n);
+    await new Promise((r) => setImmediate(r));
+    expect(heard).toEqual(['r2', 'r2:applied', 'r2']);
+  });
 });
