@@ -12,6 +12,10 @@
  * its own subscriber connection. From then on everything the others publish reaches it, so it
  * refills its sockets from the database: whatever was committed before is read there, whatever
  * is committed after arrives live, and each socket's OrderedDelivery drops what it already holds.
+ *
+ * The other way round: when a publish of this node fails (its own connection was lost for longer
+ * than ioredis keeps commands queued, while the others stayed subscribed), the others never hear of
+ * those messages. Once this node's publisher is ready again it asks every node to refill.
  */
 import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
@@ -24,6 +28,10 @@ export interface ResyncOptions {
   probe: (token: string) => void;
   /** Subscribed again: refill the sockets from the database. */
   refill: () => Promise<unknown>;
+  /** The adapter's publisher client. */
+  pub: EventEmitter & { readonly status: string };
+  /** Asks every other node (through the adapter) to refill its sockets. */
+  requestRefill: () => void;
   log: Logger;
   /** How long one probe may take before another is sent (default 1 s). */
   probeTimeoutMs?: number;
@@ -55,6 +63,7 @@ export class AdapterResync {
     }
   };
   private readonly onResubscribe = () => this.trigger();
+  private refillRequested = false;
 
   constructor(private readonly opts: ResyncOptions) {
     for (const e of MESSAGE_EVENTS) opts.sub.on(e, this.onMessage);
@@ -69,6 +78,30 @@ export class AdapterResync {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  /**
+   * A publish through the adapter failed: what it carried never reached the other nodes. Once the
+   * publisher is ready again (or shortly, when it failed while connected), ask them to refill.
+   */
+  publishFailed(): void {
+    if (this.closed || this.refillRequested || this.opts.pub.status === 'end') return;
+    this.refillRequested = true;
+    this.opts.log.warn(
+      'socket.io adapter publish failed: the other nodes will refill their sockets from the database once it works again',
+    );
+    const send = () => {
+      this.refillRequested = false;
+      if (this.closed) return;
+      try {
+        // Failing too, it comes back here.
+        this.opts.requestRefill();
+      } catch (err) {
+        this.opts.log.debug({ err }, 'asking the other nodes to refill failed');
+      }
+    };
+    if (this.opts.pub.status === 'ready') setTimeout(send, this.opts.probeTimeoutMs ?? 1000).unref();
+    else this.opts.pub.once('ready', send);
   }
 
   close(): void {

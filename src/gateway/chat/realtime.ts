@@ -67,11 +67,14 @@ interface ConsumerData {
 const MESSAGES_EVENT = 'nexus:chat:messages';
 /** A node's probe of its own subscriptions (realtime-resync.ts); the other nodes ignore it. */
 const PROBE_EVENT = 'nexus:chat:probe';
+/** A node's publishes failed: every node refills its sockets from the database (realtime-resync.ts). */
+const REFILL_EVENT = 'nexus:chat:refill';
 
 /** Between the nodes of `/consumer` (through the adapter). */
 interface ConsumerServerSide {
   [MESSAGES_EVENT]: (messages: ChatMessage[]) => void;
   [PROBE_EVENT]: (token: string) => void;
+  [REFILL_EVENT]: () => void;
 }
 
 type ConsumerNamespace = Namespace<
@@ -94,6 +97,7 @@ const CONSUMER_EVENTS: ReadonlySet<string> = new Set<keyof ConsumerClientToServe
   'resume',
 ]);
 
+const PUBLISH = new Set(['publish', 'spublish']);
 const UNAWAITED = new Set([
   'publish',
   'spublish',
@@ -109,19 +113,20 @@ const UNAWAITED = new Set([
  * socket.io's Redis adapters publish and (un)subscribe without handling the returned promise. In a
  * Redis outage ioredis rejects queued commands after a few reconnect attempts, and an unhandled
  * rejection ends the process. The adapter gets the client through this proxy, which marks those
- * promises handled (and logs) and changes nothing else; what the other nodes missed meanwhile they
- * read from the database once subscribed again (realtime-resync.ts).
+ * promises handled (and logs) and changes nothing else but telling `onPublishFailed`; what the
+ * other nodes missed meanwhile they read from the database (realtime-resync.ts).
  */
-function adapterClient<T extends object>(client: T, log: Logger): T {
+function adapterClient<T extends object>(client: T, log: Logger, onPublishFailed?: () => void): T {
   return new Proxy(client, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target);
       if (typeof prop !== 'string' || !UNAWAITED.has(prop) || typeof value !== 'function') return value;
       return (...args: unknown[]) => {
         const out = value.apply(target, args);
-        (out as Promise<unknown> | undefined)?.catch?.((err: Error) =>
-          log.debug({ command: prop, err: err.message }, 'socket.io adapter command failed'),
-        );
+        (out as Promise<unknown> | undefined)?.catch?.((err: Error) => {
+          log.debug({ command: prop, err: err.message }, 'socket.io adapter command failed');
+          if (PUBLISH.has(prop)) onPublishFailed?.();
+        });
         return out;
       };
     },
@@ -174,7 +179,16 @@ export class Realtime implements AgentNotifier {
     const clients = (this.deps.state as { redisClients?: { pub: unknown; sub: unknown } }).redisClients;
     if (this.deps.state.kind === 'redis' && clients) {
       const key = `${this.deps.config.redis.keyPrefix}socket.io`;
-      const pub = adapterClient(clients.pub as object, this.log);
+      // Lives as long as the Redis clients (it stops once they have ended).
+      const resync = new AdapterResync({
+        sub: clients.sub as never,
+        pub: clients.pub as never,
+        probe: (token) => this.consumer.serverSideEmit(PROBE_EVENT, token),
+        refill: () => this.refill(),
+        requestRefill: () => this.consumer.serverSideEmit(REFILL_EVENT),
+        log: this.log,
+      });
+      const pub = adapterClient(clients.pub as object, this.log, () => resync.publishFailed());
       const sub = adapterClient(clients.sub as object, this.log);
       this.deps.io.adapter(
         // A cluster broadcasts classic PUBLISH to every master; sharded pub/sub (Redis 7) keeps
@@ -184,18 +198,12 @@ export class Realtime implements AgentNotifier {
           : createAdapter(pub as never, sub as never, { key }),
       );
       this.clustered = true;
-      // Lives as long as the subscriber client (it stops once that has ended).
-      new AdapterResync({
-        sub: clients.sub as never,
-        probe: (token) => this.consumer.serverSideEmit(PROBE_EVENT, token),
-        refill: () => this.refill(),
-        log: this.log,
-      });
     } else if (this.deps.state.kind === 'redis') {
       this.log.warn('the shared state exposes no Redis clients: socket.io fans out on this node only');
     }
     // Registered after the adapter is in place: io.adapter() re-creates the namespaces' adapters.
     this.consumer.on(MESSAGES_EVENT, (messages) => this.deliverLocal(messages));
+    this.consumer.on(REFILL_EVENT, () => void this.refill().catch(() => undefined));
     this.agents.listen();
     this.deps.service.onConversationEvent?.((e) => this.agents.conversationEvent(e));
   }
