@@ -2,6 +2,7 @@
 import { apiKeyRoutes } from './apikeys/routes.js';
 import { channelRoutes } from './channels/routes.js';
 import { botRoutes } from './interactions/bot-routes.js';
+import { chatMediaRoutes } from './chat/media.js';
 import { chatRoutes } from './chat/routes.js';
 import type { RouteModule } from './deps.js';
 import { outboundRoutes } from '../plugins/outbound/routes.js';
@@ -21,6 +22,7 @@ export const ROUTE_MODULES: RouteModule[] = [
   serviceRoutes,
   channelRoutes,
   chatRoutes,
+  chatMediaRoutes,
   routingRoutes,
   botRoutes,
   uxRoutes,

@@ -154,6 +154,16 @@ export const nexusSchema = z
         typingPerSecond: z.number().min(0.1).default(5),
         /** Largest socket.io frame accepted, in bytes (larger frames close the connection). */
         maxFrameBytes: z.number().int().min(1024).default(65_536),
+        /**
+         * Largest voice message a chat customer may upload (`POST {selfUri}/media`), in bytes; a
+         * larger one is refused with 413 PAYLOAD_TOO_LARGE before it is read.
+         */
+        maxMediaBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(10 * 1024 * 1024)
+          .default(1_048_576),
       })
       .strict()
       .default({}),

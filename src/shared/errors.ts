@@ -379,6 +379,19 @@ export const ERRORS = {
     message:
       'No suggestion with this id was offered to this agent (unknown, or of another conversation, agent or tenant); no feedback was recorded.',
   },
+  CHAT_MEDIA_NOT_AUDIO: {
+    code: 4011,
+    http: 415,
+    retryable: false,
+    message:
+      'A chat customer may upload audio only: send the raw bytes with Content-Type audio/webm, audio/ogg, audio/wav, audio/mpeg, audio/mp4, audio/flac or audio/amr.',
+  },
+  CHAT_MEDIA_EMPTY: {
+    code: 4012,
+    http: 400,
+    retryable: false,
+    message: 'The upload has no bytes; send the recording as the raw request body.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorName = keyof typeof ERRORS;

@@ -129,6 +129,7 @@ nexus:
     socketMessageBurst: {{ $n.chat.socketMessageBurst | toJson }}
     typingPerSecond: {{ $n.chat.typingPerSecond | toJson }}
     maxFrameBytes: {{ $n.chat.maxFrameBytes | toJson }}
+    maxMediaBytes: {{ $n.chat.maxMediaBytes | toJson }}
   routing:
     sweepMs: {{ $n.routing.sweepMs | toJson }}
     presenceTtlMs: {{ $n.routing.presenceTtlMs | toJson }}

@@ -11,6 +11,8 @@ interface Doc {
   summary: string;
   security: Security[];
   tag: string;
+  /** The request body's media types, where it is not JSON or form (a raw upload). */
+  body?: Record<string, { schema: Record<string, unknown> }>;
 }
 
 const ADMIN_OR_KEY: Security[] = ['admin', 'apiKey'];
@@ -177,6 +179,15 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     summary: 'Send a message, typing or end (data[type], data[text], data[clientMessageId])',
     security: ['clientKey'],
     tag: 'chat',
+  },
+  'POST /nexus/v3/chat/sessions/:sessionId/media': {
+    summary:
+      'Upload a voice message (raw audio body, Content-Type audio/*, at most chat.maxMediaBytes): mediaId and url for a File message',
+    security: ['clientKey'],
+    tag: 'chat',
+    body: {
+      'audio/*': { schema: { type: 'string', format: 'binary' } },
+    },
   },
   'POST /nexus/v3/chat/sessions/:sessionId/end': {
     summary: 'End the session (the conversation goes on async hold)',
@@ -415,7 +426,9 @@ export function buildOpenApi(
           }
         : { '200': { description: 'OK' } },
     };
-    if (['POST', 'PUT'].includes(r.method) && r.pattern.startsWith('/nexus/v3')) {
+    if (doc.body) {
+      op.requestBody = { required: true, content: doc.body };
+    } else if (['POST', 'PUT'].includes(r.method) && r.pattern.startsWith('/nexus/v3')) {
       op.requestBody = {
         required: false,
         content: {
