@@ -315,13 +315,15 @@ export function createAthena(config: AthenaConfig, log: Logger, opts: AthenaOpti
         log: settingsLog,
         ttlMs: opts.settingsTtlMs,
       });
-      if (config.google.speechApiKey)
+      if (config.google.speechApiKey) {
         speech = createGoogleSpeech({
           apiKey: config.google.speechApiKey,
           timeoutMs: config.nexus.timeout,
           streamPace: config.google.speechStreamPace,
           ...opts.speech,
         });
+        await speech.ready();
+      }
       turns = new ConversationTurns({
         nexus: nexusClient,
         settings,

@@ -98,12 +98,16 @@ describe('pacing on a virtual clock', () => {
   let fake: SpeechFake;
   let connect: Awaited<ReturnType<typeof setUp>>['connect'];
 
+  /** A client at the default pace. */
+  let byDefault: SpeechToText;
+
   beforeAll(async () => {
     ({ fake, connect } = await setUp({ clock }));
+    byDefault = connect();
   });
 
   it('streams a long message at twice real time by default: no faster, and no slower', async () => {
-    const speech = connect();
+    const speech = byDefault;
     expect(speech.streamPace).toBe(2);
     const audio = mulaw('I would like to cancel my subscription', 240);
     // What one synchronous call cannot take: Google refuses more than a minute of audio in it.
@@ -158,7 +162,7 @@ describe('pacing on a virtual clock', () => {
     expect(err.message).toBe('the voice message is 290 s long; speech-to-text takes at most 285 s');
     expect(fake.streams.length).toBe(streams);
     // Past five minutes of audio, whatever the pace.
-    const long = await refusal(transcribe(connect(), mulaw('a longer story', 301)));
+    const long = await refusal(transcribe(byDefault, mulaw('a longer story', 301)));
     expect(long.message).toBe('the voice message is 301 s long; speech-to-text takes at most 5 minutes');
     expect(fake.streams.length).toBe(streams);
   });
@@ -170,7 +174,7 @@ describe('pacing on a virtual clock', () => {
       turn: async (input: BotTurnInput) => ({ replies: [{ text: `You said: ${input.text}` }] }),
     };
     clock.next();
-    const turn = await withSpeech(bot, 'Webhook', connect(), {
+    const turn = await withSpeech(bot, 'Webhook', byDefault, {
       onStream: (ms) => {
         told.push(ms);
         streamsAtNotice = fake.streams.length;
@@ -185,7 +189,7 @@ describe('pacing on a virtual clock', () => {
 
     // A message of a minute or less is one synchronous call: nothing to wait for.
     told.length = 0;
-    await withSpeech(bot, 'Webhook', connect(), { onStream: (ms) => told.push(ms) }).turn({
+    await withSpeech(bot, 'Webhook', byDefault, { onStream: (ms) => told.push(ms) }).turn({
       conversationId: 'c-1',
       ccid: 't-1',
       audio: mulaw('short', 60),

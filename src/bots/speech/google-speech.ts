@@ -44,6 +44,8 @@ export interface SpeechToText {
   readonly streamPace: number;
   /** The clock that paces it. */
   readonly clock: Clock;
+  /** Resolves once the client is built (not connected): a service awaits it at start. */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -121,9 +123,12 @@ export function createGoogleSpeech(opts: GoogleSpeechOptions): SpeechToText {
     port: opts.port ?? (m ? Number(m[2]) : 443),
     sslCreds: opts.plaintext ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(),
   });
-  // Building the client's stub (its protos) takes a second or two of CPU: done now rather than
-  // inside the first customer's turn. A failure here is the first call's to report.
-  client.initialize().catch(() => undefined);
+  // Building the client's stub (its protos) takes a second or two of CPU: begun now, and awaited
+  // by `ready`, rather than inside the first customer's turn. A failure is the first call's to report.
+  const initialized = client.initialize().then(
+    () => undefined,
+    () => undefined,
+  );
   const what = 'Google Speech-to-Text';
   const callOpts = {
     timeout: opts.timeoutMs,
@@ -212,6 +217,7 @@ export function createGoogleSpeech(opts: GoogleSpeechOptions): SpeechToText {
 
     streamPace,
     clock: opts.clock ?? realClock,
+    ready: () => initialized,
     close: () => client.close(),
   };
 }

@@ -29,15 +29,20 @@ export interface PaceOptions {
 
 /**
  * The content in requests of `chunkBytes`, each sent when the audio before it has "played" at
- * `pace` times real time: by any moment t after the start, at most pace × t of audio and one
- * request more has gone. Compressed audio is reckoned as evenly spread over its bytes.
+ * `pace` times real time: in any stretch of time t, at most pace × t of audio and two requests more
+ * go. A stall (a busy event loop) is not made up for with a burst: the schedule moves on from when
+ * the request went. Compressed audio is reckoned as evenly spread over its bytes.
  */
 export async function* pacedChunks(content: Buffer, o: PaceOptions): AsyncGenerator<Buffer> {
   const msPerByte = content.length ? o.durationMs / content.length : 0;
-  const start = o.clock.now();
+  let due = o.clock.now();
   for (let at = 0; at < content.length; at += o.chunkBytes) {
-    const wait = start + (at * msPerByte) / o.pace - o.clock.now();
+    const wait = due - o.clock.now();
     if (wait > 0) await o.clock.sleep(wait);
-    yield content.subarray(at, at + o.chunkBytes);
+    const chunk = content.subarray(at, at + o.chunkBytes);
+    const step = (chunk.length * msPerByte) / o.pace;
+    // A timer's usual lateness is made up (a request early at most); a longer stall is not.
+    due = Math.max(due, o.clock.now() - step) + step;
+    yield chunk;
   }
 }
