@@ -11,10 +11,12 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BotConnectorError } from '../../src/bots/connectors/types.js';
 import {
+  acceptsAudio,
   createGoogleSpeech,
   durationMs,
   type SpeechToText,
   transcribe,
+  withSpeech,
 } from '../../src/bots/speech/index.js';
 import { audioOf } from '../../src/bots/voice.js';
 import {
@@ -200,6 +202,38 @@ describe('long compressed voice messages against the Speech fake', () => {
     expect([fake.recognizeRequests.length, fake.streams.length]).toEqual([recognized, streams]);
     expect((await hear('audio/mpeg', mp3('hello', 20))).text).toContain('hello');
     expect(fake.recognizeRequests.length).toBe(recognized + 1);
+  });
+
+  it('a Dialogflow bot gets audio it takes in one request; a longer message reaches it as a streamed transcript', async () => {
+    const ogg = (secs: number) => audioOf('audio/ogg', oggOpus('I want a refund', secs))!;
+    // CX takes two minutes of audio in a request, ES one.
+    expect(acceptsAudio('DialogflowCX', ogg(110))).toBe(true);
+    expect(acceptsAudio('DialogflowCX', ogg(130))).toBe(false);
+    expect(acceptsAudio('DialogflowES', ogg(50))).toBe(true);
+    expect(acceptsAudio('DialogflowES', ogg(70))).toBe(false);
+
+    const got: Array<{ text?: string; audio?: boolean }> = [];
+    const cx = {
+      turn: async (input: { text?: string; audio?: unknown }) => {
+        got.push({ ...(input.text ? { text: input.text } : {}), audio: !!input.audio });
+        return { replies: [{ text: 'ok' }], transcript: 'as CX heard it' };
+      },
+    };
+    const turn = (secs: number) => {
+      clock.stream = fake.streams.length;
+      clock.sleeps = 0;
+      return withSpeech(cx, 'DialogflowCX', speech).turn({
+        conversationId: 'c',
+        ccid: 't',
+        audio: ogg(secs),
+      });
+    };
+    const streams = fake.streams.length;
+    expect((await turn(110)).transcript).toBe('as CX heard it');
+    expect(fake.streams.length).toBe(streams);
+    expect((await turn(130)).transcript).toBe('I want a refund');
+    expect(fake.streams.length).toBe(streams + 1);
+    expect(got).toEqual([{ audio: true }, { text: 'I want a refund', audio: false }]);
   });
 
   it('over five minutes of compressed audio is refused before any call', async () => {

@@ -24,8 +24,22 @@ export type { AudioFormat, GoogleSpeechOptions, SpeechToText, Transcript } from 
 
 type Audio = NonNullable<BotTurnInput['audio']>;
 
-/** Whether `provider` takes this audio natively. */
+/**
+ * The most audio one detect-intent request takes (their protos: CX v3's AudioInput, "up to 2
+ * minutes"; ES v2's, "up to 1 minute"): a longer message is transcribed (streamed) instead.
+ */
+const NATIVE_LIMIT_MS: Partial<Record<BotProvider, number>> = {
+  DialogflowCX: 120_000,
+  DialogflowES: 60_000,
+};
+
+/** Whether `provider` takes this audio natively (its encoding, and its length where that is known). */
 export function acceptsAudio(provider: BotProvider, audio: Audio): boolean {
+  const limit = NATIVE_LIMIT_MS[provider];
+  if (limit !== undefined) {
+    const ms = durationMs({ ...audio, encoding: speechEncoding(audio.encoding) ?? audio.encoding });
+    if (ms !== undefined && ms > limit) return false;
+  }
   switch (provider) {
     case 'DialogflowCX':
       return !!dialogflowEncoding(audio.encoding);
