@@ -34,14 +34,15 @@ const lit = (v: string) => `'${v.replace(/'/g, "''")}'`;
 
 /**
  * A real database error: a trigger that raises on the rows `when` selects, the first time only
- * (`once`, counted by a sequence, which a rollback does not undo) or until disarmed.
+ * (`once`, counted by a sequence, which a rollback does not undo) or until disarmed; or (`stall`)
+ * holds the first such statement's transaction open for 2 s.
  */
 async function armFault(
   t: TestNexus,
   table: string,
   op: 'INSERT' | 'UPDATE',
   when: string,
-  mode: 'once' | 'always' = 'once',
+  mode: 'once' | 'always' | 'stall' = 'once',
 ): Promise<Fault> {
   const db = t.nexus.db;
   const name = `fault_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
@@ -49,7 +50,11 @@ async function armFault(
     DECLARE n bigint;
     BEGIN
       n := nextval(TG_ARGV[0]);
-      IF TG_ARGV[1] = 'always' OR n = 1 THEN RAISE EXCEPTION 'injected fault %', TG_ARGV[0]; END IF;
+      IF TG_ARGV[1] = 'stall' THEN
+        IF n = 1 THEN PERFORM pg_sleep(2); END IF;
+      ELSIF TG_ARGV[1] = 'always' OR n = 1 THEN
+        RAISE EXCEPTION 'injected fault %', TG_ARGV[0];
+      END IF;
       RETURN NEW;
     END $$`);
   await db.query(`CREATE SEQUENCE ${name}`);
@@ -108,7 +113,12 @@ describe.each(engines())('SMS delivery states survive faults (%s)', (engine) => 
   });
 
   /** A fault disarmed after the test. */
-  const fault = async (table: string, op: 'INSERT' | 'UPDATE', when: string, mode?: 'once' | 'always') => {
+  const fault = async (
+    table: string,
+    op: 'INSERT' | 'UPDATE',
+    when: string,
+    mode?: 'once' | 'always' | 'stall',
+  ) => {
     const f = await armFault(t, table, op, when, mode);
     faults.push(f);
     return f;
@@ -281,6 +291,38 @@ describe.each(engines())('SMS delivery states survive faults (%s)', (engine) => 
       [c.conversationId],
     );
     expect(texts.rows[0].n).toBe(1);
+  });
+
+  it('a receipt that comes while the send is being recorded waits for it and is applied', async () => {
+    const c = await smsConversation();
+    // The transaction that records the send holds on at its last statement.
+    const stall = await fault(
+      'outbox',
+      'INSERT',
+      `NEW.ccid = ${lit(c.tenant.ccid)} AND NEW.target = 'Plugin-receipts-only' AND NEW.payload->'data'->>'state' = 'sent'`,
+      'stall',
+    );
+    const m = await reply(c, 'On our way.');
+    if (engine === 'real') {
+      // PostgreSQL shows the stalled transaction (the embedded engine has one session: the
+      // receipt below waits for that transaction's end anyway).
+      await eventually(async () => {
+        const r = await t.nexus.db.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()",
+        );
+        expect(r.rows[0].n).toBe(1);
+      });
+    }
+    expect(await receipt(c, m.providerId, 'delivered')).toEqual([200]);
+    expect(await stall.fired()).toBe(true);
+    await eventually(async () =>
+      expect(await smsRow(c.tenant, m.messageId)).toEqual({
+        state: 'delivered',
+        provider_message_id: m.providerId,
+      }),
+    );
+    await nothingPending(c.tenant);
+    expect(receipts(c.tenant, m.messageId)).toEqual(['sent', 'delivered']);
   });
 
   it('a node stopped after the send, its outcome not recorded: its successor records it without sending again', async () => {

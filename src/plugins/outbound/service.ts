@@ -300,6 +300,8 @@ export class OutboundMessages {
     const state: DeliveryState = sent.state === 'queued' ? 'sent' : sent.state;
     const { bus } = this.deps.plugins;
     const changes = await this.deps.db.tx(async (q) => {
+      if (m.channel_type === 'sms' && sent.providerMessageId)
+        await SmsStore.lockProviderId(q, row.ccid, m.service, sent.providerMessageId);
       const first = await this.transitionIn(q, row.ccid, messageId, {
         state,
         providerMessageId: sent.providerMessageId ?? null,

@@ -256,6 +256,7 @@ export class SmsChannels {
   ): Promise<{ matched: boolean; state?: DeliveryState }> {
     const { db, plugins } = this.deps;
     const r = await db.tx(async (q) => {
+      await SmsStore.lockProviderId(q, ccid, service, ev.providerMessageId);
       const store = new SmsStore(q);
       const applied = await store.applyReceipt(ccid, service, ev.providerMessageId, ev.state, ev.error);
       if (applied) {
@@ -360,6 +361,7 @@ export class SmsChannels {
       return out ? this.changedIn(q, out) : undefined;
     }
     const r = (result ?? {}) as Partial<SendResult>;
+    if (r.providerMessageId) await SmsStore.lockProviderId(q, row.ccid, row.target, r.providerMessageId);
     let out = await store.recordSent(row.ccid, p.messageId, r.providerMessageId, r.state ?? 'sent');
     if (!out) return undefined;
     if (r.providerMessageId) {

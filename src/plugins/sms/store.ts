@@ -236,6 +236,23 @@ export class SmsStore {
   }
 
   /**
+   * Serialises, until the transaction ends, everything about one provider id: the receipts that
+   * name it and the recording of the send that learns it. Otherwise a receipt could look for the
+   * SMS while the send's recording is not committed yet, and be kept early after that recording
+   * looked for early receipts: lost.
+   */
+  static async lockProviderId(
+    q: Queryable,
+    ccid: string,
+    service: string,
+    providerMessageId: string,
+  ): Promise<void> {
+    await q.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+      `sms-provider-id:${ccid}:${service}:${providerMessageId}`,
+    ]);
+  }
+
+  /**
    * Keeps a receipt that matched nothing (yet); the furthest state wins. False when it changed
    * nothing (a retried receipt, or one no further than the state kept).
    */
