@@ -30,11 +30,23 @@ export interface PendingSend {
   text: string;
   /** A chosen quick reply's payload: what the bot gets, while `text` (its title) is what people read. */
   payload?: string;
+  /** A voice message, once uploaded: sent as a `File` message with this attachment. */
+  attachment?: Attachment;
   /** ISO time the customer pressed send. */
   at: string;
   /** Set when the server refused it for good (it stays visible with a retry button). */
   failed?: ErrorBody;
 }
+
+/** An uploaded file as a `File` message names it (`content.attachments[0]`). */
+export interface Attachment {
+  url: string;
+  mediaType: string;
+  name: string;
+}
+
+/** The text a voice message carries, for agents and transcripts that cannot play it. */
+export const VOICE_TEXT = 'Voice message';
 
 export interface SavedChat {
   v: 1;
@@ -186,6 +198,65 @@ export class ChatClient {
     };
     this.saved.outbox.push(p);
     // Saved before it leaves: a reload from here on resends it with the same id.
+    this.persist();
+    this.emit('outbox', this.saved.outbox);
+    void this.flush();
+    return p;
+  }
+
+  /**
+   * Uploads a recording (`POST {selfUri}/media`, its type as Content-Type), then queues a `File`
+   * message naming it. Resolves with the queued send (its `clientMessageId` names the message the
+   * server echoes), or rejects with the ApiError of the upload (nothing is queued then).
+   */
+  async sendVoice(audio: Blob, mediaType: string): Promise<PendingSend> {
+    await this.ensureSession();
+    const upload = async () => {
+      let res: Response;
+      try {
+        res = await fetch(this.abs(`${this.saved.selfUri}/media`), {
+          method: 'POST',
+          headers: { ...this.clientHeaders(), 'content-type': mediaType },
+          body: audio,
+          credentials: 'omit',
+          cache: 'no-store',
+        });
+      } catch (err) {
+        throw new ApiError(0, { code: 0, name: 'NETWORK', message: (err as Error).message, retryable: true });
+      }
+      const body = (await res.json().catch(() => undefined)) as
+        | { status?: ErrorBody; data?: Attachment & { mediaId: string } }
+        | undefined;
+      if (!res.ok || !body?.data?.url) {
+        const st = body?.status;
+        throw new ApiError(res.status, {
+          code: Number(st?.code ?? res.status),
+          name: String(st?.name ?? 'HTTP_ERROR'),
+          message: String(st?.message ?? `HTTP ${res.status}`),
+          retryable: res.status === 429 || res.status >= 500,
+        });
+      }
+      return body.data;
+    };
+    let media: Attachment;
+    try {
+      media = await upload();
+    } catch (err) {
+      const gone = err instanceof ApiError ? sessionGone(err.body) : undefined;
+      if (gone !== 'ended') throw err;
+      // The session ended meanwhile: the recording opens a new one, as a typed message would.
+      this.finish((err as ApiError).message, gone);
+      this.restart();
+      await this.ensureSession();
+      media = await upload();
+    }
+    const p: PendingSend = {
+      clientMessageId: newId(),
+      text: VOICE_TEXT,
+      attachment: { url: media.url, mediaType: media.mediaType || mediaType, name: media.name },
+      at: new Date().toISOString(),
+    };
+    this.saved.outbox.push(p);
     this.persist();
     this.emit('outbox', this.saved.outbox);
     void this.flush();
@@ -447,10 +518,15 @@ export class ChatClient {
 
   /** True when the message is settled (acked or refused for good); false to stop and retry later. */
   private async sendOne(p: PendingSend): Promise<boolean> {
-    const content = p.payload ? { payload: p.payload } : undefined;
+    const content = p.attachment
+      ? { attachments: [p.attachment] }
+      : p.payload
+        ? { payload: p.payload }
+        : undefined;
+    const type = p.attachment ? ('File' as const) : ('Text' as const);
     const payload = {
       clientMessageId: p.clientMessageId,
-      type: 'Text' as const,
+      type,
       text: p.text,
       ...(content ? { content } : {}),
     };
@@ -466,6 +542,16 @@ export class ChatClient {
         // No ack in time: the socket is probably gone; it resends on reconnect.
         return false;
       }
+    } else if (p.attachment) {
+      // The REST flow sends text only: offline, a voice message waits for the socket; in limited
+      // mode (the socket refused) it is marked not sent, with Retry, so it holds nothing up.
+      if (this.status !== 'polling') return false;
+      refusal = {
+        code: 0,
+        name: 'VOICE_NEEDS_SOCKET',
+        message: 'voice messages need a live connection.',
+        retryable: false,
+      };
     } else if (this.status === 'polling' || this.status === 'offline') {
       try {
         const data = await call(this.abs(`${this.saved.selfUri}/messages`), {
@@ -507,7 +593,7 @@ export class ChatClient {
           id: result.id,
           conversationId: this.saved.messages[0]?.conversationId ?? '',
           seq: result.seq,
-          type: 'Text',
+          type,
           from: { participantId: 'me', type: 'Customer' },
           text: p.text,
           ...(content ? { content } : {}),

@@ -6,6 +6,7 @@
 import type { ChatMessage } from '../../src/gateway/chat/events.js';
 import { clear, formatTime, h, stickToBottom } from '../shared/dom.js';
 import type { ChatClient, ChatStatus, PendingSend } from './chat-client.js';
+import { canRecord, clock, MAX_VOICE_SECONDS, VoiceRecorder } from './recorder.js';
 import css from './widget.css';
 
 export interface WidgetText {
@@ -39,6 +40,14 @@ export class WidgetUi {
   private unread = 0;
   private isOpen = false;
   private typingTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The microphone toggle (only where the browser can record) and its recording bar. */
+  private readonly micButton: HTMLButtonElement | undefined;
+  private readonly recorderBar: HTMLElement;
+  private readonly recorderTime: HTMLElement;
+  private readonly recorder = new VoiceRecorder();
+  private recordTimer: ReturnType<typeof setInterval> | undefined;
+  /** This page's own voice messages by clientMessageId: a player on a local blob URL, kept across renders. */
+  private readonly players = new Map<string, HTMLAudioElement>();
 
   constructor(
     private readonly chat: ChatClient,
@@ -100,6 +109,39 @@ export class WidgetUi {
       'End chat',
     );
 
+    this.micButton = canRecord()
+      ? h(
+          'button',
+          {
+            class: 'mic',
+            type: 'button',
+            'aria-label': 'Record a voice message',
+            'aria-pressed': 'false',
+            onclick: () => void (this.recorder.recording ? this.stopRecording(true) : this.startRecording()),
+          },
+          micIcon(),
+        )
+      : undefined;
+    this.recorderTime = h('span', { class: 'rec-time' }, '0:00');
+    this.recorderBar = h(
+      'div',
+      { class: 'recorder', role: 'group', 'aria-label': 'Recording a voice message', hidden: true },
+      h('span', { class: 'rec-dot', 'aria-hidden': 'true' }),
+      h('span', { class: 'rec-label' }, 'Recording '),
+      this.recorderTime,
+      h('span', { class: 'rec-max' }, ` / ${clock(MAX_VOICE_SECONDS * 1000)}`),
+      h(
+        'button',
+        { class: 'text-button rec-cancel', type: 'button', onclick: () => void this.stopRecording(false) },
+        'Cancel',
+      ),
+      h(
+        'button',
+        { class: 'text-button rec-send', type: 'button', onclick: () => void this.stopRecording(true) },
+        'Stop and send',
+      ),
+    );
+
     this.panel = h(
       'section',
       {
@@ -137,6 +179,7 @@ export class WidgetUi {
       this.queueEl,
       this.log,
       this.typingEl,
+      this.recorderBar,
       h(
         'form',
         {
@@ -148,6 +191,7 @@ export class WidgetUi {
         },
         h('label', { for: 'nx-input', class: 'sr-only' }, 'Your message'),
         this.input,
+        this.micButton,
         h('button', { class: 'send', type: 'submit', 'aria-label': 'Send message' }, sendIcon()),
       ),
     );
@@ -225,6 +269,66 @@ export class WidgetUi {
     this.input.focus();
   }
 
+  private async startRecording(): Promise<void> {
+    if (!this.micButton || this.recorder.recording) return;
+    this.micButton.disabled = true;
+    try {
+      await this.recorder.start();
+    } catch (err) {
+      this.statusEl.textContent = `The microphone is not available: ${(err as Error).message || 'refused'}.`;
+      this.micButton.disabled = false;
+      return;
+    }
+    this.micButton.disabled = false;
+    this.micButton.setAttribute('aria-pressed', 'true');
+    this.micButton.setAttribute('aria-label', 'Stop recording and send');
+    this.micButton.classList.add('is-recording');
+    this.recorderBar.hidden = false;
+    this.recorderTime.textContent = clock(0);
+    this.recordTimer = setInterval(() => {
+      const ms = this.recorder.elapsedMs;
+      this.recorderTime.textContent = clock(ms);
+      if (ms >= MAX_VOICE_SECONDS * 1000) void this.stopRecording(true);
+    }, 250);
+    (this.recorderBar.querySelector('.rec-send') as HTMLButtonElement | null)?.focus();
+  }
+
+  /** `send`: upload the recording and send it; otherwise throw it away. */
+  private async stopRecording(send: boolean): Promise<void> {
+    if (!this.micButton || !this.recorder.recording) return;
+    clearInterval(this.recordTimer);
+    this.recorderBar.hidden = true;
+    this.micButton.setAttribute('aria-pressed', 'false');
+    this.micButton.setAttribute('aria-label', 'Record a voice message');
+    this.micButton.classList.remove('is-recording');
+    this.micButton.focus();
+    if (!send) {
+      this.recorder.cancel();
+      return;
+    }
+    this.micButton.disabled = true;
+    this.statusEl.textContent = 'Sending your voice message…';
+    try {
+      const r = await this.recorder.stop();
+      if (this.chat.connection === 'ended') this.chat.restart();
+      const url = URL.createObjectURL(r.audio);
+      const player = h('audio', {
+        controls: true,
+        preload: 'metadata',
+        src: url,
+        'aria-label': 'Your voice message',
+      });
+      const p = await this.chat.sendVoice(r.audio, r.mediaType);
+      this.players.set(p.clientMessageId, player);
+      this.showStatus(this.chat.connection);
+      this.render();
+    } catch (err) {
+      this.statusEl.textContent = `Your voice message was not sent: ${(err as Error).message}`;
+    } finally {
+      this.micButton.disabled = false;
+    }
+  }
+
   private async endChat(): Promise<void> {
     this.endButton.disabled = true;
     await this.chat.end();
@@ -262,7 +366,8 @@ export class WidgetUi {
         this.log.append(h('li', { class: 'empty' }, 'Hi! How can we help you today?'));
       }
       const choose = (text: string, payload?: string) => this.send(text, payload);
-      for (const m of messages) this.log.append(messageItem(m, choose));
+      const player = (id: string | undefined) => (id ? this.players.get(id) : undefined);
+      for (const m of messages) this.log.append(messageItem(m, choose, player));
       for (const p of this.chat.pending()) this.log.append(this.pendingItem(p));
       const last = messages[messages.length - 1];
       const replies = last?.from.type !== 'Customer' ? last?.content?.quickReplies : undefined;
@@ -304,6 +409,7 @@ export class WidgetUi {
       'li',
       { class: `msg mine ${p.failed ? 'failed' : 'pending'}`, 'data-client-id': p.clientMessageId },
       h('p', { class: 'bubble' }, p.text),
+      p.attachment ? (this.players.get(p.clientMessageId) ?? null) : null,
       p.failed
         ? h(
             'p',
@@ -326,7 +432,11 @@ export class WidgetUi {
 }
 
 /** `choose`: a card's button was clicked (sent as its text, with its payload for the bot). */
-function messageItem(m: ChatMessage, choose: (text: string, payload?: string) => void): HTMLLIElement {
+function messageItem(
+  m: ChatMessage,
+  choose: (text: string, payload?: string) => void,
+  player: (clientMessageId: string | undefined) => HTMLAudioElement | undefined,
+): HTMLLIElement {
   const system = m.from.type === 'System' || (m.type !== 'Text' && m.type !== 'Rich' && m.type !== 'File');
   if (system) return h('li', { class: 'notice', 'data-seq': m.seq }, noticeText(m));
   const mine = m.from.type === 'Customer';
@@ -341,6 +451,9 @@ function messageItem(m: ChatMessage, choose: (text: string, payload?: string) =>
       ? h('p', { class: 'bubble' }, m.text ?? '')
       : null,
     ...(mine ? [] : (m.content?.cards ?? []).map((c) => cardItem(c, choose))),
+    // The customer's own voice message plays from the recording this page holds (the media route
+    // is for agents); after a reload it reads as its text only.
+    mine && m.type === 'File' ? (player(m.clientMessageId) ?? null) : null,
     ...(m.content?.attachments ?? []).map((a) =>
       /^https?:/.test(a.url)
         ? h(
@@ -430,6 +543,12 @@ function icon(d: string): SVGSVGElement {
 
 function bubbleIcon(): SVGSVGElement {
   return icon('M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z');
+}
+
+function micIcon(): SVGSVGElement {
+  return icon(
+    'M12 15a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v7a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.93V22h2v-3.07A7 7 0 0 0 19 12z',
+  );
 }
 
 function sendIcon(): SVGSVGElement {

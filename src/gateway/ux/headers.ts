@@ -26,6 +26,8 @@ export function contentSecurityPolicy(frameAncestors: string): string {
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' data:",
+    // The widget plays the customer's own voice message from its recording (a blob: URL).
+    "media-src 'self' blob:",
     "connect-src 'self' ws: wss:",
     "frame-src 'self'",
     "object-src 'none'",
