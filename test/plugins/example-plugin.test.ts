@@ -116,8 +116,10 @@ describe.each(engines())('steps 3-5: loaded by config, provisioned, reached by a
     expect(s.status).toBe(200);
     const requests = await chat.waitForRequests(2, 15_000);
     expect(requests[0].body).toBe(requests[1].body);
+    // Routing places the conversation before it is created: its queue is in the created event.
+    expect(s.body.data.state).toBe('queued');
     expect(requests[1].json().text).toBe(
-      `New chat conversation with Grace (${s.body.data.state}) ${s.body.data.conversationId}`,
+      `New chat conversation with Grace (queued, queue web) ${s.body.data.conversationId}`,
     );
     expect(requests[1].headers.authorization).toBe('Bearer tok-9');
 
