@@ -223,7 +223,8 @@ export class AgentRealtime implements AgentNotifier {
     if (this.deps.clustered()) this.safely(() => this.nsp.serverSideEmit(AGENT_COMMAND_EVENT, cmd));
   }
 
-  private runCommand(cmd: AgentCommand): void {
+  /** Runs a command on this node's sockets only (the other nodes' commands, and the refill). */
+  runCommand(cmd: AgentCommand): void {
     for (const s of this.localSockets(agentRoom(cmd.ccid, cmd.agentId))) {
       const data = s.data;
       if (cmd.kind === 'assigned') {

@@ -15,6 +15,7 @@ import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { NexusConfig } from '../../shared/config.js';
 import { AppError } from '../../shared/errors.js';
+import type { Queryable } from '../../shared/db/pool.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SharedState } from '../../shared/state/types.js';
 import { OrderedDelivery } from './delivery.js';
@@ -28,6 +29,7 @@ import {
   type Participant,
 } from './events.js';
 import { type AgentNamespace, AgentRealtime, type AgentService } from './realtime-agent.js';
+import { endedSessions, refillAssigned } from './realtime-refill.js';
 import { AdapterResync } from './realtime-resync.js';
 import { acked, buckets, connectError, refuseUnknown } from './realtime-shared.js';
 import { consumerSendSchema, consumerTypingSchema, parse, resumeSchema } from './schemas.js';
@@ -50,6 +52,8 @@ export interface RealtimeDeps {
   config: NexusConfig;
   state: SharedState;
   store: ChatStore;
+  /** For the refill's reads beyond messages (realtime-refill.ts); without it only messages are refilled. */
+  db?: Queryable;
   tokens: ChatTokens;
   service: RealtimeService;
   log: Logger;
@@ -239,17 +243,61 @@ export class Realtime implements AgentNotifier {
       }
     };
     await Promise.all(Array.from({ length: Math.min(REFILL_CONCURRENCY, deliveries.length) }, worker));
+    // Assignments announced while this node heard nothing (their transcripts follow by themselves),
+    // and sessions ended meanwhile: after their messages, as when they are live.
+    const { db } = this.deps;
+    const [assigned, ended] = db
+      ? await Promise.all([
+          refillAssigned({
+            db,
+            store: this.deps.store,
+            nsp: this.agent,
+            run: (cmd) => this.agents.runCommand(cmd),
+          }).catch((err) => {
+            this.log.warn({ err }, 'announcing missed assignments failed');
+            return 0;
+          }),
+          this.refillEnded(db).catch((err) => {
+            this.log.warn({ err }, 'ending the sockets of sessions ended meanwhile failed');
+            return 0;
+          }),
+        ])
+      : [0, 0];
     this.log.info(
-      { deliveries: deliveries.length, emitted, failed },
+      { deliveries: deliveries.length, emitted, failed, assigned, ended },
       'socket.io adapter subscribed: sockets refilled from the database',
     );
     return emitted;
   }
 
+  /**
+   * This node's customer sockets whose session ended while it heard nothing get `session.ended`
+   * (without a reason: the database keeps none) and are disconnected, as they would have been.
+   * Resolves to the number of sockets ended.
+   */
+  private async refillEnded(db: Queryable): Promise<number> {
+    const sockets = [...this.consumer.sockets.values()].filter((s) => s.data.claims);
+    const ended = await endedSessions(db, [...new Set(sockets.map((s) => s.data.claims.sessionId))]);
+    let n = 0;
+    for (const s of sockets) {
+      const conversationId = ended.get(s.data.claims.sessionId);
+      if (!conversationId || !s.connected) continue;
+      this.safely(() => s.emit('session.ended', { conversationId }));
+      setImmediate(() => this.safely(() => s.disconnect(false)));
+      n++;
+    }
+    return n;
+  }
+
   /** Tells a session's sockets (on every node) that it ended, then disconnects them. */
   sessionEnded(sessionId: string, conversationId: string, reason: string): void {
     this.safely(() => {
-      this.consumer.to(sessionRoom(sessionId)).emit('session.ended', { conversationId, reason });
+      const room = sessionRoom(sessionId);
+      // This node's sockets at once: a sharded (Redis Cluster) adapter emits locally only after
+      // its publish is answered, after the disconnect below, and the socket would never hear it.
+      this.consumer.local.to(room).emit('session.ended', { conversationId, reason });
+      const here = [...(this.consumer.adapter.rooms.get(room) ?? [])];
+      this.consumer.to(room).except(here).emit('session.ended', { conversationId, reason });
     });
     // On the next turn: the `session.end` that ended it is acked (in this turn's microtasks)
     // before its socket is disconnected, instead of the ack being lost.

@@ -133,6 +133,7 @@ export class ChatService {
       config: deps.config,
       state: deps.state,
       store: this.store,
+      db: deps.db,
       tokens: this.tokens,
       service: this,
       log: deps.log,
