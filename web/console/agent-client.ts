@@ -79,9 +79,11 @@ export class AgentClient {
   private readonly watching = new Set<string>();
   /** Conversations being caught up, or that refused a join (not ours): not asked again. */
   private readonly catchingUp = new Set<string>();
+  /** The token the socket connected with; also the bearer for the gateway's media route. */
+  private token: string | undefined;
 
   constructor(
-    private readonly gateway: string,
+    readonly gateway: string,
     private readonly storage: Storage | null,
   ) {
     const saved = storage?.getItem(STATE_KEY);
@@ -116,8 +118,20 @@ export class AgentClient {
     return this.desired ?? 'notready';
   }
 
+  /** A file of the gateway's media route (a customer's photo or voice message), with the agent's token. */
+  async fetchMedia(path: string): Promise<Blob> {
+    if (!this.token) throw new Error('not connected');
+    const res = await fetch(this.gateway + path, {
+      headers: { authorization: `Bearer ${this.token}` },
+      credentials: 'omit',
+    });
+    if (!res.ok) throw new Error(`media: HTTP ${res.status}`);
+    return res.blob();
+  }
+
   connect(token: string): void {
     this.disconnect();
+    this.token = token;
     const socket: Socket<AgentServerToClient, AgentClientToServer> = io(this.gateway + AGENT_NAMESPACE, {
       path: SOCKET_PATH,
       auth: { token },

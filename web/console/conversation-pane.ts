@@ -6,6 +6,7 @@
 import type { ChatMessage } from '../../src/gateway/chat/events.js';
 import { clear, formatTime, h, stickToBottom } from '../shared/dom.js';
 import { type AgentClient, type Conversation, customerName, type PendingAgentSend } from './agent-client.js';
+import { Attachments } from './attachments.js';
 import { ContactHistory } from './contact-history.js';
 
 const STATE_LABEL: Record<string, string> = {
@@ -46,6 +47,7 @@ export class ConversationPane {
   private readonly off: Array<() => void> = [];
   private typingSent = 0;
   private readonly history: ContactHistory;
+  private readonly attachments: Attachments;
   /**
    * The suggestion the agent is editing in the composer. Its feedback waits for the send: 'edited'
    * with the text the agent actually sent ('used' when sent unchanged); nothing when the agent
@@ -59,6 +61,7 @@ export class ConversationPane {
   ) {
     this.title = h('h2', { id: 'conv-title' }, 'Conversation');
     this.history = new ContactHistory(agent, conversationId);
+    this.attachments = new Attachments(agent);
     this.badge = h('span', { class: 'state' });
     this.sub = h('p', { class: 'sub' });
     this.transferButton = h(
@@ -205,6 +208,7 @@ export class ConversationPane {
 
   destroy(): void {
     for (const f of this.off) f();
+    this.attachments.dispose();
     this.el.remove();
   }
 
@@ -315,7 +319,7 @@ export class ConversationPane {
       clear(this.log);
       this.history.update(c.history);
       this.log.append(this.history.el);
-      for (const m of c.messages) this.log.append(messageItem(m));
+      for (const m of c.messages) this.log.append(messageItem(m, this.attachments.of(m)));
       for (const p of this.agent.pending.filter((x) => x.conversationId === this.conversationId)) {
         this.log.append(this.pendingItem(p));
       }
@@ -407,7 +411,7 @@ export class ConversationPane {
   }
 }
 
-function messageItem(m: ChatMessage): HTMLLIElement {
+function messageItem(m: ChatMessage, files: HTMLElement[] = []): HTMLLIElement {
   const system = m.from.type === 'System' || (m.type !== 'Text' && m.type !== 'Rich' && m.type !== 'File');
   if (system) {
     const who = m.from.nickname || m.from.type;
@@ -433,7 +437,8 @@ function messageItem(m: ChatMessage): HTMLLIElement {
       m.from.nickname || (side === 'customer' ? 'Customer' : side === 'bot' ? 'Bot' : 'Agent'),
     ),
     // A bot's quick replies or cards may come without text: the agent reads what the customer was offered.
-    m.text || !offered.length ? h('p', { class: 'bubble' }, m.text ?? '') : null,
+    m.text || (!offered.length && !files.length) ? h('p', { class: 'bubble' }, m.text ?? '') : null,
+    ...files,
     ...offered.map((line) => h('p', { class: 'meta offered' }, line)),
     h(
       'p',

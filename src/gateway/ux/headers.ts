@@ -25,7 +25,7 @@ export function contentSecurityPolicy(frameAncestors: string): string {
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
-    "img-src 'self' data:",
+    "img-src 'self' data: blob:",
     // The widget plays the customer's own voice message from its recording (a blob: URL).
     "media-src 'self' blob:",
     "connect-src 'self' ws: wss:",
