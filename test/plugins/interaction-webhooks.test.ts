@@ -162,6 +162,12 @@ describe.each(engines())('interaction webhooks (%s)', (engine) => {
         ['InteractionWebhook-crm', 1],
       ]);
     });
+    // "Retried until a 200": days of attempts (2,000 at up to 5 minutes apart), not the default 8.
+    const { rows: limits } = await t.nexus.db.query(
+      `SELECT DISTINCT max_attempts FROM outbox WHERE ccid = $1 AND kind = 'interaction-webhook'`,
+      [tenant.ccid],
+    );
+    expect(limits).toEqual([{ max_attempts: 2000 }]);
     expect(JSON.stringify(list?.body)).not.toContain(CRM_KEY);
     expect(crm.requests).toHaveLength(2);
   });

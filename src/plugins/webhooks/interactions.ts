@@ -24,8 +24,12 @@ export type { InteractionEntity } from '../types.js';
 
 export const SERVICE_PREFIX = 'InteractionWebhook-';
 export const INTERACTION_WEBHOOK_KIND = 'interaction-webhook';
-/** With the backoff capped at 5 minutes, about two hours of trying before the dead letter. */
-export const MAX_ATTEMPTS = 30;
+/**
+ * "Retried until a 200": with the backoff capped at 5 minutes and full jitter (2.5 minutes between
+ * attempts on average once capped), 2,000 attempts are about three and a half days of trying, a
+ * receiver down over a long weekend included. Only then the dead letter, which can be re-driven.
+ */
+export const MAX_ATTEMPTS = 2000;
 
 export function eventsPayload(e: BusEvent): Record<string, unknown> {
   return {
