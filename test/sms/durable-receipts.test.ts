@@ -293,6 +293,32 @@ describe.each(engines())('SMS delivery states survive faults (%s)', (engine) => 
     expect(texts.rows[0].n).toBe(1);
   });
 
+  it("a database error when a customer's first text saves its thread: the retry opens one conversation, not two", async () => {
+    const tenant = await createTenant(t);
+    await putEndpoint(t, tenant, 'sms', { queue: 'sms' });
+    const channelId = phone();
+    await h.provision(t, tenant, channelId);
+    const f = await fault('sms_threads', 'INSERT', `NEW.ccid = ${lit(tenant.ccid)}`);
+    const id = `mo-${randomUUID()}`;
+    const statuses = await untilAccepted(() =>
+      h.inbound(t, tenant, channelId, { id, from: phone(), text: 'Is my order shipped?' }),
+    );
+    expect(await f.fired()).toBe(true);
+    expect(statuses).toEqual([500, 200]);
+    // The conversation and its thread commit together: the failed attempt left nothing to route.
+    const convs = await t.nexus.db.query(
+      `SELECT c.id, (SELECT count(*)::int FROM messages m WHERE m.conversation_id = c.id AND m.from_type = 'Customer') AS texts
+         FROM conversations c WHERE c.ccid = $1`,
+      [tenant.ccid],
+    );
+    expect(convs.rows).toHaveLength(1);
+    expect(convs.rows[0].texts).toBe(1);
+    const threads = await t.nexus.db.query('SELECT conversation_id FROM sms_threads WHERE ccid = $1', [
+      tenant.ccid,
+    ]);
+    expect(threads.rows).toEqual([{ conversation_id: convs.rows[0].id }]);
+  });
+
   it('a receipt that comes while the send is being recorded waits for it and is applied', async () => {
     const c = await smsConversation();
     // The transaction that records the send holds on at its last statement.

@@ -223,12 +223,20 @@ export class ChatService {
    * conversation is created where routing places it (`placeNew`); a placement that fails creates
    * nothing.
    */
-  async createSession(input: NewConversation): Promise<ChatSession> {
+  /**
+   * A customer's session and its conversation. `within` runs in their transaction (a channel's own
+   * record of the conversation, e.g. the SMS thread), so neither exists without the other.
+   */
+  async createSession(
+    input: NewConversation,
+    within?: (q: Queryable, created: { conversationId: string; participantId: string }) => Promise<void>,
+  ): Promise<ChatSession> {
     const placed = await this.placeNew(input);
     let event!: ConversationEvent;
-    const { conversation, session } = await this.store.createSession(placed, (q, conversation) => {
+    const { conversation, session } = await this.store.createSession(placed, async (q, conversation, s) => {
       event = { type: 'conversation.created', conversation };
-      return this.inTx(q, [event]);
+      await this.inTx(q, [event]);
+      await within?.(q, { conversationId: conversation.id, participantId: s.participant_id });
     });
     const clientToken = await this.tokens.signClientToken({
       sessionId: session.id,

@@ -231,7 +231,7 @@ export class ChatStore {
   /** A consumer chat session and its conversation, in one transaction. */
   async createSession(
     c: NewConversation,
-    within?: CreatedHook,
+    within?: (q: Queryable, conversation: Conversation, session: SessionRow) => Promise<void>,
   ): Promise<{ conversation: Conversation; session: SessionRow }> {
     try {
       return await this.db.tx(async (q) => {
@@ -241,7 +241,7 @@ export class ChatStore {
            VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
           [randomUUID(), conversation.id, c.ccid, randomUUID(), randomUUID(), c.customer?.nickname ?? null],
         );
-        await within?.(q, conversation);
+        await within?.(q, conversation, s.rows[0]);
         return { conversation, session: s.rows[0] };
       });
     } catch (err) {

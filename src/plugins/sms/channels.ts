@@ -211,29 +211,38 @@ export class SmsChannels {
       const conv = await this.deps.chat.get(thread.conversationId, ccid);
       if (conv && conv.state !== 'done') return thread;
     }
-    const session = await this.deps.chat.createSession({
-      ccid,
-      channel: 'sms',
-      endpoint: channel.endpoint ?? '',
-      customer: { nickname: customer, phone: customer },
-      userData: {
-        channelId: channel.channelId,
-        section: channel.section,
-        ...(channel.interactionSubtype ? { interactionSubtype: channel.interactionSubtype } : {}),
-        ...(channel.interactionType ? { interactionType: channel.interactionType } : {}),
+    const maxAttempts = await this.maxAttempts(ccid);
+    let next!: Thread;
+    // The thread is saved in the conversation's transaction: a crash (or a failing statement) cannot
+    // leave a routed conversation without its thread, which the provider's retry would not find and
+    // would open a second conversation beside.
+    await this.deps.chat.createSession(
+      {
+        ccid,
+        channel: 'sms',
+        endpoint: channel.endpoint ?? '',
+        customer: { nickname: customer, phone: customer },
+        userData: {
+          channelId: channel.channelId,
+          section: channel.section,
+          ...(channel.interactionSubtype ? { interactionSubtype: channel.interactionSubtype } : {}),
+          ...(channel.interactionType ? { interactionType: channel.interactionType } : {}),
+        },
       },
-    });
-    const next: Thread = {
-      ccid,
-      channelKey: key,
-      customer: channelKey(customer),
-      conversationId: session.conversation.id,
-      participantId: session.participantId,
-      channelId: channel.channelId,
-      service,
-      maxAttempts: await this.maxAttempts(ccid),
-    };
-    await this.store.saveThread(next);
+      async (q, created) => {
+        next = {
+          ccid,
+          channelKey: key,
+          customer: channelKey(customer),
+          conversationId: created.conversationId,
+          participantId: created.participantId,
+          channelId: channel.channelId,
+          service,
+          maxAttempts,
+        };
+        await this.store.saveThread(next, q);
+      },
+    );
     return next;
   }
 

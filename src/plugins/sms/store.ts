@@ -130,8 +130,8 @@ export class SmsStore {
   }
 
   /** The customer's thread now points at `conversationId` (a new conversation after a Done one). */
-  async saveThread(t: Thread): Promise<void> {
-    await this.db.query(
+  async saveThread(t: Thread, q: Queryable = this.db): Promise<void> {
+    await q.query(
       `INSERT INTO sms_threads (ccid, channel_key, customer, conversation_id, participant_id, channel_id, service, max_attempts)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (ccid, channel_key, customer) DO UPDATE SET conversation_id = EXCLUDED.conversation_id,
