@@ -19,7 +19,7 @@ import {
   pluginProblems,
   redact,
 } from './sdk.js';
-import { type HttpClient, PluginError, type PluginKv } from './types.js';
+import { type HttpClient, type HttpRequestOptions, PluginError, type PluginKv } from './types.js';
 
 /** Where an instance's configuration comes from: the tenant's provisioned service, secrets opened. */
 export interface ServiceSource {
@@ -264,7 +264,18 @@ export class PluginHost {
       set: (k, v, ttl) => this.opts.kv.set(prefix + k, seal ? seal.seal(v, prefix + k) : v, ttl),
       delete: (k) => this.opts.kv.delete(prefix + k),
     };
-    return def.create({ log, http: this.http, kv, config: parsed.data, ccid });
+    const http = this.http;
+    // Frozen, with its own handle on the shared HTTP client: a plugin that reassigns a method
+    // changes nothing another plugin (or tenant) uses, so it cannot see their requests.
+    return def.create(
+      Object.freeze({
+        log,
+        http: Object.freeze({ request: (url: string, opts?: HttpRequestOptions) => http.request(url, opts) }),
+        kv: Object.freeze(kv),
+        config: parsed.data,
+        ccid,
+      }),
+    );
   }
 
   private guard(plugin: string, key: string, impl: Record<string, unknown>): Record<string, unknown> {
