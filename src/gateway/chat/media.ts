@@ -15,6 +15,7 @@ import { AppError } from '../../shared/errors.js';
 import type { Router } from '../../shared/http/router.js';
 import { SmsStore } from '../../plugins/sms/store.js';
 import type { GatewayDeps, RouteModule } from '../deps.js';
+import { sessionOf, spendMessageBudget } from './routes.js';
 
 /** What a browser records or a phone sends as a voice note; the media route serves these inline. */
 const AUDIO_TYPES: Record<string, string> = {
@@ -66,8 +67,7 @@ export const chatMediaRoutes: RouteModule = (router: Router, deps: GatewayDeps) 
   router.post(
     '/nexus/v3/chat/sessions/:sessionId/media',
     async (ctx) => {
-      const claims = await chat.tokens.verifyClientToken(ctx.headers['x-nexus-client-key']);
-      if (claims.sessionId !== ctx.params.sessionId) throw new AppError('SESSION_MISMATCH');
+      const claims = await sessionOf(chat, ctx);
       const row = await chat.session(claims.sessionId);
       if (!row || row.ccid !== claims.ccid) throw new AppError('SESSION_NOT_FOUND');
       if (row.ended_at) throw new AppError('SESSION_ENDED');
@@ -77,20 +77,8 @@ export const chatMediaRoutes: RouteModule = (router: Router, deps: GatewayDeps) 
       // The server refuses a larger body before reading it; a chunked one is counted as it comes.
       if (content.length > limit)
         throw new AppError('PAYLOAD_TOO_LARGE', `The request body is larger than ${limit} bytes.`);
-      const { socketMessageBurst: burst, socketMessagesPerSecond: rate } = deps.config.chat;
-      const budget = await deps.state.rateLimiter.consume(
-        `chat:messages:${claims.sessionId}`,
-        burst,
-        (burst / rate) * 1000,
-      );
-      if (!budget.allowed) {
-        const retryAfter = Math.max(1, Math.ceil(budget.retryAfterMs / 1000));
-        throw new AppError(
-          'MESSAGE_RATE_LIMITED',
-          'Too many messages in this chat session; slow down and retry.',
-          { retryAfter, headers: { 'Retry-After': String(retryAfter) } },
-        );
-      }
+      // An upload spends the session's message budget, as the File message that follows it does.
+      await spendMessageBudget(deps, claims.sessionId);
       const mediaId = randomUUID();
       const name = fileName(ctx.query.get('name'), ext);
       await media.storeMedia({

@@ -73,15 +73,36 @@ function userDataOf(data: Record<string, unknown>): Record<string, string> {
   return out;
 }
 
+/** The session named by the path (`:sessionId`), when the client token is its own. */
+export async function sessionOf(chat: ChatService, ctx: HttpContext): Promise<ClientTokenClaims> {
+  const claims = await chat.tokens.verifyClientToken(ctx.headers['x-nexus-client-key']);
+  if (claims.sessionId !== ctx.params.sessionId) throw new AppError('SESSION_MISMATCH');
+  return claims;
+}
+
+/**
+ * One message from the session's budget, the same as a socket's, per session and shared by the
+ * nodes: the REST fallback (or an upload) is no way around the socket's limit to flood a
+ * conversation and its agent. MESSAGE_RATE_LIMITED with Retry-After when it is spent.
+ */
+export async function spendMessageBudget(deps: GatewayDeps, sessionId: string): Promise<void> {
+  const { socketMessageBurst: burst, socketMessagesPerSecond: rate } = deps.config.chat;
+  const budget = await deps.state.rateLimiter.consume(
+    `chat:messages:${sessionId}`,
+    burst,
+    (burst / rate) * 1000,
+  );
+  if (budget.allowed) return;
+  const retryAfter = Math.max(1, Math.ceil(budget.retryAfterMs / 1000));
+  throw new AppError('MESSAGE_RATE_LIMITED', 'Too many messages in this chat session; slow down and retry.', {
+    retryAfter,
+    headers: { 'Retry-After': String(retryAfter) },
+  });
+}
+
 export function chatRoutes(router: Router, deps: GatewayDeps): void {
   const chat: ChatService = deps.chat;
-
-  /** The session named by the path, when the client token is its own. */
-  const session = async (ctx: HttpContext): Promise<ClientTokenClaims> => {
-    const claims = await chat.tokens.verifyClientToken(ctx.headers['x-nexus-client-key']);
-    if (claims.sessionId !== ctx.params.sessionId) throw new AppError('SESSION_MISMATCH');
-    return claims;
-  };
+  const session = (ctx: HttpContext) => sessionOf(chat, ctx);
 
   const liveSession = async (ctx: HttpContext) => {
     const claims = await session(ctx);
@@ -193,25 +214,7 @@ export function chatRoutes(router: Router, deps: GatewayDeps): void {
       if (d.allowed) chat.typingFromCustomer(claims.conversationId, from, p.type === 'TypingStarted');
       return { data: { type: p.type, delivered: d.allowed } };
     }
-    // The same budget as a socket's, per session and shared by the nodes: the REST fallback is no
-    // way around the socket's limit to flood a conversation and its agent.
-    const { socketMessageBurst: burst, socketMessagesPerSecond: rate } = deps.config.chat;
-    const budget = await deps.state.rateLimiter.consume(
-      `chat:messages:${claims.sessionId}`,
-      burst,
-      (burst / rate) * 1000,
-    );
-    if (!budget.allowed) {
-      const retryAfter = Math.max(1, Math.ceil(budget.retryAfterMs / 1000));
-      throw new AppError(
-        'MESSAGE_RATE_LIMITED',
-        'Too many messages in this chat session; slow down and retry.',
-        {
-          retryAfter,
-          headers: { 'Retry-After': String(retryAfter) },
-        },
-      );
-    }
+    await spendMessageBudget(deps, claims.sessionId);
     const r = await chat.append(
       claims.conversationId,
       {
