@@ -170,6 +170,15 @@ export async function healthState(node: GatewayNode): Promise<{ status: number; 
   return { status: r.status, state: r.body?.state, body: r.body };
 }
 
+/** Until the node's /health/detail says `state` (a Redis outage turns it red, a recovery green). */
+export async function untilHealth(
+  node: GatewayNode,
+  state: 'green' | 'red',
+  timeoutMs = 60_000,
+): Promise<void> {
+  await until(`${node.name} ${state}`, async () => (await healthState(node)).state === state, timeoutMs);
+}
+
 /**
  * Polls until `check` holds, bounded: for states a node reaches with no event a client can await
  * (a Redis reconnect, a health flip).

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER_NAMESPACE } from '../../src/gateway/chat/events.js';
 import { newSession, socketFor } from '../chat/helpers.js';
 import { api } from '../helpers/nexus.js';
-import { type Deployment, type GatewayNode, healthState, startDeployment, until } from './nodes.js';
+import { type Deployment, type GatewayNode, startDeployment, until, untilHealth } from './nodes.js';
 import { provision } from './scenario.js';
 import { TestAgent } from '../chat/routing-helpers.js';
 import {
@@ -34,9 +34,8 @@ import {
 /** How long B's console may take to be told once B has subscribed again. */
 const REFILL_MS = 10_000;
 
-const green = (n: GatewayNode) =>
-  until(`${n.name} green`, async () => (await healthState(n)).state === 'green', 60_000);
-const red = (n: GatewayNode) => until(`${n.name} red`, async () => (await healthState(n)).state === 'red');
+const green = (n: GatewayNode) => untilHealth(n, 'green');
+const red = (n: GatewayNode) => untilHealth(n, 'red');
 
 describe.runIf(clusterToolsAvailable()).each<RedisForm>(['standalone', 'cluster'])(
   '%s Redis: a node that subscribes late',

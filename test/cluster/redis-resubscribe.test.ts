@@ -14,7 +14,7 @@
  * nothing more is written: every acked message must be at every party once, in order.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Deployment, type GatewayNode, healthState, startDeployment, until } from './nodes.js';
+import { type Deployment, type GatewayNode, startDeployment, until, untilHealth } from './nodes.js';
 import { Party, tally } from './parties.js';
 import { parties, provision, routedConversation, storedSeqs } from './scenario.js';
 import {
@@ -30,9 +30,8 @@ import {
 /** How long B's parties may take to receive the refill once B has subscribed again. */
 const REFILL_MS = 10_000;
 
-const green = (n: GatewayNode) =>
-  until(`${n.name} green`, async () => (await healthState(n)).state === 'green', 60_000);
-const red = (n: GatewayNode) => until(`${n.name} red`, async () => (await healthState(n)).state === 'red');
+const green = (n: GatewayNode) => untilHealth(n, 'green');
+const red = (n: GatewayNode) => untilHealth(n, 'red');
 
 describe.runIf(clusterToolsAvailable()).each<RedisForm>(['standalone', 'cluster'])(
   '%s Redis: a node that subscribes late',
