@@ -20,6 +20,13 @@ export interface Agent {
   updated: string;
 }
 
+/** An agent socket connected to this node. */
+export interface LiveSocket {
+  socketId: string;
+  ccid: string;
+  agentId: string;
+}
+
 export interface AgentInput {
   name: string;
   queues: string[];
@@ -118,19 +125,29 @@ export class AgentStore {
   }
 
   /**
-   * Extends this node's live sockets, drops its rows of sockets that are gone (a disconnect whose
-   * delete raced a late write), and forgets expired rows (a crashed node's).
+   * Writes this node's live sockets (inserted again when a row is missing), drops its rows of
+   * sockets that are gone (a disconnect whose delete raced a late write), and forgets expired rows
+   * (a crashed node's). Upserting, not only extending, matters: a sweep's list of sockets is taken
+   * when it starts, so its delete can remove the row of a socket that connected meanwhile; the next
+   * sweep puts it back instead of leaving a connected agent unroutable until it reconnects.
+   * Sockets of an agent deleted meanwhile are skipped (their rows went with the agent).
    */
-  async heartbeat(nodeId: string, liveSocketIds: string[], ttlMs: number): Promise<void> {
-    await this.db.query(
-      `UPDATE agent_connections SET expires_at = now() + $3 * interval '1 millisecond'
-       WHERE node_id = $1 AND socket_id = ANY($2::text[])`,
-      [nodeId, liveSocketIds, ttlMs],
-    );
+  async heartbeat(nodeId: string, live: LiveSocket[], ttlMs: number): Promise<void> {
+    const ids = live.map((s) => s.socketId);
+    if (live.length) {
+      await this.db.query(
+        `INSERT INTO agent_connections (socket_id, ccid, agent_id, node_id, expires_at)
+         SELECT s.socket_id, s.ccid, s.agent_id, $1, now() + $5 * interval '1 millisecond'
+         FROM unnest($2::text[], $3::text[], $4::text[]) AS s (socket_id, ccid, agent_id)
+         JOIN agents a ON a.ccid = s.ccid AND a.agent_id = s.agent_id
+         ON CONFLICT (socket_id) DO UPDATE SET expires_at = EXCLUDED.expires_at`,
+        [nodeId, ids, live.map((s) => s.ccid), live.map((s) => s.agentId), ttlMs],
+      );
+    }
     await this.db.query(
       `DELETE FROM agent_connections
        WHERE (node_id = $1 AND NOT (socket_id = ANY($2::text[]))) OR expires_at < now() - interval '1 minute'`,
-      [nodeId, liveSocketIds],
+      [nodeId, ids],
     );
   }
 

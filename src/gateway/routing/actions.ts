@@ -69,7 +69,11 @@ export function createAgentActions(deps: {
     },
 
     async connected(who) {
-      presence.agentSockets.add(who.socketId);
+      presence.agentSockets.set(who.socketId, {
+        socketId: who.socketId,
+        ccid: who.ccid,
+        agentId: who.agentId,
+      });
       await requireAgent(who);
       await connect(who);
       // A ready agent who (re)connects may take what waited meanwhile.

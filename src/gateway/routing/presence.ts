@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { Namespace, Socket } from 'socket.io';
 import type { Queryable } from '../../shared/db/pool.js';
 import type { Logger } from '../../shared/logger.js';
-import type { AgentStore } from '../agents/store.js';
+import type { AgentStore, LiveSocket } from '../agents/store.js';
 import { isUuid } from '../chat/store.js';
 
 /** At most this many absent customers are handled per durable round (the rest in the next). */
@@ -194,7 +194,7 @@ export interface PresenceSweepOptions {
 export class PresenceSweep {
   readonly nodeId = randomUUID();
   /** Agent sockets connected to this node (their presence rows are refreshed by the sweep). */
-  readonly agentSockets = new Set<string>();
+  readonly agentSockets = new Map<string, LiveSocket>();
   readonly presenceTtlMs: number;
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
@@ -232,7 +232,7 @@ export class PresenceSweep {
   async sweep(): Promise<void> {
     const { opts } = this;
     try {
-      await opts.agents.heartbeat(this.nodeId, [...this.agentSockets], this.presenceTtlMs);
+      await opts.agents.heartbeat(this.nodeId, [...this.agentSockets.values()], this.presenceTtlMs);
       if (opts.customerGraceMs !== undefined && Date.now() >= this.nextPresence) {
         this.nextPresence = Date.now() + this.presenceTtlMs / 3;
         await durablePresenceRound({
