@@ -258,13 +258,16 @@ export class OutboundMessages {
     error?: string,
     service?: string,
   ): Promise<{ event: BusEvent; n: number } | undefined> {
-    const r = await q.query<{ id: string }>(
-      `SELECT id FROM outbound_messages
+    const r = await q.query<{ id: string; service: string; channel_type: string }>(
+      `SELECT id, service, channel_type FROM outbound_messages
         WHERE ccid = $1 AND provider_message_id = $2 AND ($3::text IS NULL OR service = $3)`,
       [ccid, providerMessageId, service ?? null],
     );
-    if (!r.rows[0]) return undefined;
-    return this.transitionIn(q, ccid, r.rows[0].id, { state, ...(error ? { error } : {}) });
+    const m = r.rows[0];
+    if (!m) return undefined;
+    // The SMS routes kept the receipt early (it matched no conversation SMS): applied, it goes.
+    if (m.channel_type === 'sms') await new SmsStore(q).takeEarlyReceipt(ccid, m.service, providerMessageId);
+    return this.transitionIn(q, ccid, m.id, { state, ...(error ? { error } : {}) });
   }
 
   /** The outbox handler: sends through the provider plugin of the message's service. */

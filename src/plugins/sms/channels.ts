@@ -272,8 +272,11 @@ export class SmsChannels {
         const after = applied.changed ? await this.changedIn(q, applied.row) : undefined;
         return { matched: true, state: applied.row.state, after };
       }
-      // Faster than the send's answer, or a message someone else sent (campaigns): kept, and told
-      // once (a retry of it, or a state no further than the one kept, changes nothing).
+      // Faster than the send's answer, or a message someone else sent: kept, and told once (a retry
+      // of it, or a state no further than the one kept, changes nothing). A campaign SMS already
+      // answered applies it from the bus in this transaction and deletes the row (a retry is then
+      // told again but moves the campaign's state once); a send's recording takes one that overtook
+      // its answer; one that nobody takes expires after EARLY_RECEIPT_MAX_AGE_MS.
       if (!(await store.keepEarlyReceipt(ccid, service, ev.providerMessageId, ev.state, ev.error)))
         return { matched: false };
       const event = receiptEvent(ccid, service, ev.providerMessageId, ev.state, undefined, ev.error);

@@ -67,6 +67,11 @@ const rankOf = (param: string) =>
     .map(([s, r]) => `WHEN '${s}' THEN ${r}`)
     .join(' ')} END`;
 
+/** How long a receipt that matched no send is kept for the send's answer to come: 7 days. */
+export const EARLY_RECEIPT_MAX_AGE_MS = 7 * 24 * 3600_000;
+/** Expired early receipts deleted by one keep, at most. */
+const EXPIRE_BATCH = 20;
+
 export class SmsStore {
   constructor(private readonly db: Queryable) {}
 
@@ -255,6 +260,11 @@ export class SmsStore {
   /**
    * Keeps a receipt that matched nothing (yet); the furthest state wins. False when it changed
    * nothing (a retried receipt, or one no further than the state kept).
+   *
+   * A receipt kept longer than EARLY_RECEIPT_MAX_AGE_MS names a send nobody recorded (another
+   * system's message, a send lost before its answer): each keep deletes up to EXPIRE_BATCH of those,
+   * oldest first by the `created_at` index, skipping rows another transaction holds, so they never
+   * outgrow the receipts that are kept.
    */
   async keepEarlyReceipt(
     ccid: string,
@@ -263,6 +273,13 @@ export class SmsStore {
     state: DeliveryState,
     error?: string,
   ): Promise<boolean> {
+    await this.db.query(
+      `DELETE FROM sms_early_receipts WHERE (ccid, service, provider_message_id) IN (
+         SELECT ccid, service, provider_message_id FROM sms_early_receipts
+          WHERE created_at < now() - $1::bigint * interval '1 millisecond'
+          ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+      [EARLY_RECEIPT_MAX_AGE_MS, EXPIRE_BATCH],
+    );
     const r = await this.db.query(
       `INSERT INTO sms_early_receipts (ccid, service, provider_message_id, state, error) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (ccid, service, provider_message_id) DO UPDATE SET state = EXCLUDED.state, error = EXCLUDED.error
@@ -272,7 +289,7 @@ export class SmsStore {
     return (r.rowCount ?? 0) > 0;
   }
 
-  /** Takes the early receipt of a provider id, if one came. */
+  /** Takes (deletes) the early receipt of a provider id, if one came: in the transaction that applies it. */
   async takeEarlyReceipt(
     ccid: string,
     service: string,
