@@ -9,7 +9,12 @@
  *   duplicates);
  * - messages are held by seq, so a replay of something already held changes nothing;
  * - `lastSeq` advances only on the server's ordered stream (socket or REST read), never on an ack,
- *   so a resume never skips a message that was still in flight.
+ *   so a resume never skips a message that was still in flight;
+ * - the `message` event is told in seq order: the customer's own message, known from its ack
+ *   (socket ack or REST answer) before the stream has come that far, is shown at once in
+ *   `messages()` (sorted) but told only when the stream reaches its seq, after any lower one the
+ *   stream still had to bring (an agent's reply committed just before it). The stream always
+ *   brings the customer's own messages, so nothing waits for long while it runs.
  * The client token lives in Web Storage and travels in the socket handshake and in headers only.
  */
 import { io, type Socket } from 'socket.io-client';
@@ -116,11 +121,17 @@ export class ChatClient {
   private stopped = false;
   private typingSentAt = 0;
   private readonly held = new Set<number>();
+  /** Seqs in `messages()` from an ack, not yet told: the stream has not reached them (see take). */
+  private readonly waiting = new Set<number>();
+  /** A REST read is running (`tick`). */
+  private polling = false;
+  /** A poll is due as soon as the running one is done (a REST answer is waiting for the stream). */
+  private pollAgain = false;
 
   constructor(private readonly opts: ChatClientOptions) {
     this.key = `nexus.chat:${opts.gateway}:${opts.endpoint}`;
     this.saved = this.load();
-    for (const m of this.saved.messages) this.held.add(m.seq);
+    this.holdSaved();
   }
 
   on<K extends keyof ChatEvents>(event: K, fn: Handler<K>): () => void {
@@ -439,26 +450,41 @@ export class ChatClient {
 
   private startPolling(): void {
     if (this.status !== 'polling') this.setStatus('polling');
-    if (this.pollTimer) return;
-    const tick = async () => {
-      this.pollTimer = undefined;
-      if (this.stopped || this.socket?.connected || !this.hasSession) return;
-      try {
-        await this.poll();
-        if (this.status !== 'polling' && !this.socket?.connected) this.setStatus('polling');
-        void this.flush();
-      } catch (err) {
-        const gone = err instanceof ApiError ? sessionGone(err.body) : undefined;
-        if (gone) {
-          this.finish((err as ApiError).message, gone);
-          return;
-        }
-        this.setStatus('offline');
+    if (this.pollTimer || this.polling) return;
+    this.pollTimer = setTimeout(this.tick, 0);
+  }
+
+  private tick = async (): Promise<void> => {
+    this.pollTimer = undefined;
+    if (this.stopped || this.socket?.connected || !this.hasSession) return;
+    this.polling = true;
+    this.pollAgain = false;
+    try {
+      await this.poll();
+      if (this.status !== 'polling' && !this.socket?.connected) this.setStatus('polling');
+      void this.flush();
+    } catch (err) {
+      const gone = err instanceof ApiError ? sessionGone(err.body) : undefined;
+      if (gone) {
+        this.finish((err as ApiError).message, gone);
+        return;
       }
-      if (!this.socket?.connected && !this.stopped)
-        this.pollTimer = setTimeout(tick, this.opts.pollMs ?? 2000);
-    };
-    this.pollTimer = setTimeout(tick, 0);
+      this.setStatus('offline');
+    } finally {
+      this.polling = false;
+    }
+    if (!this.socket?.connected && !this.stopped && !this.pollTimer)
+      this.pollTimer = setTimeout(this.tick, this.pollAgain ? 0 : (this.opts.pollMs ?? 2000));
+  };
+
+  /** Reads the REST stream now rather than at the next period (when polling at all). */
+  private pollSoon(): void {
+    if (this.polling) {
+      this.pollAgain = true;
+    } else if (this.pollTimer) {
+      clearTimeout(this.pollTimer);
+      this.pollTimer = setTimeout(this.tick, 0);
+    }
   }
 
   private stopPolling(): void {
@@ -478,6 +504,7 @@ export class ChatClient {
     const next = Number(data?.nextPosition);
     if (Number.isInteger(next) && next - 1 > this.saved.lastSeq) {
       this.saved.lastSeq = next - 1;
+      this.release(this.saved.lastSeq);
       this.persist();
     }
     if (data?.chatEnded) this.finish('ended');
@@ -603,6 +630,8 @@ export class ChatClient {
         },
         false,
       );
+      // Told once the stream reaches it: over REST, read the stream now rather than in pollMs.
+      if (this.waiting.has(result.seq) && !this.socket?.connected) this.pollSoon();
     }
     this.persist();
     this.emit('outbox', this.saved.outbox);
@@ -611,26 +640,72 @@ export class ChatClient {
 
   // --- transcript ----------------------------------------------------------------------------
 
-  /** Holds a message once; `ordered` when it comes from the server's in-order stream. */
+  /**
+   * Holds a message once; `ordered` when it comes from the server's in-order stream (socket
+   * `message` events, REST reads), which brings every message the customer may see, theirs too,
+   * without gaps from where it started. A message known only from its ack (`ordered` false) whose
+   * seq the stream has not reached is placed in `messages()` at once but told (the `message`
+   * event) only when the stream gets there: a lower seq may still be on its way, and a listener
+   * hears every message once, in seq order.
+   */
   private take(m: ChatMessage, ordered: boolean): void {
     if (!m || typeof m.seq !== 'number' || m.visibility === 'agents') return;
-    if (ordered && m.seq > this.saved.lastSeq) this.saved.lastSeq = m.seq;
     if (m.clientMessageId && this.saved.outbox.some((p) => p.clientMessageId === m.clientMessageId)) {
       this.saved.outbox = this.saved.outbox.filter((p) => p.clientMessageId !== m.clientMessageId);
       this.emit('outbox', this.saved.outbox);
     }
+    if (ordered) {
+      // The stream brought everything below m.seq before m: what waited below it is next.
+      this.release(m.seq - 1);
+      if (m.seq > this.saved.lastSeq) this.saved.lastSeq = m.seq;
+    }
+    const list = this.saved.messages;
     if (this.held.has(m.seq)) {
+      if (ordered && this.waiting.delete(m.seq)) {
+        // The stream's copy of a message held from its ack: the server's (its participant, its
+        // time) replaces the one made from the ack, and it is told now, in its place.
+        const i = list.findIndex((x) => x.seq === m.seq);
+        if (i >= 0) list[i] = m;
+        this.persist();
+        this.emit('message', m);
+        return;
+      }
       this.persist();
       return;
     }
     this.held.add(m.seq);
-    const list = this.saved.messages;
     let i = list.length;
     while (i > 0 && list[i - 1].seq > m.seq) i--;
     list.splice(i, 0, m);
     if (list.length > MAX_KEPT) list.splice(0, list.length - MAX_KEPT);
+    if (!ordered && m.seq > this.saved.lastSeq) {
+      this.waiting.add(m.seq);
+      this.persist();
+      return;
+    }
     this.persist();
     this.emit('message', m);
+  }
+
+  /** Tells, in seq order, the messages held from an ack whose seq is at most `upTo`. */
+  private release(upTo: number): void {
+    if (!this.waiting.size) return;
+    const due = [...this.waiting].filter((s) => s <= upTo).sort((a, b) => a - b);
+    for (const seq of due) {
+      this.waiting.delete(seq);
+      const m = this.saved.messages.find((x) => x.seq === seq);
+      if (m) this.emit('message', m);
+    }
+  }
+
+  /** After a load: what is saved is held; a saved message above `lastSeq` came from an ack. */
+  private holdSaved(): void {
+    this.held.clear();
+    this.waiting.clear();
+    for (const m of this.saved.messages) {
+      this.held.add(m.seq);
+      if (m.seq > this.saved.lastSeq) this.waiting.add(m.seq);
+    }
   }
 
   /**
@@ -645,7 +720,10 @@ export class ChatClient {
     this.socket = undefined;
     clearTimeout(this.fallbackTimer);
     this.stopPolling();
+    // No stream will bring them now: what waited for it is told, in order, before the end.
+    if (how === 'ended') this.release(Number.POSITIVE_INFINITY);
     this.held.clear();
+    this.waiting.clear();
     if (how === 'refused') {
       this.saved = { v: 1, lastSeq: 0, messages: [], outbox: unsent, open: this.saved.open };
       this.persist();
@@ -682,6 +760,7 @@ export class ChatClient {
     if (this.status !== 'ended') return;
     this.saved = { v: 1, lastSeq: 0, messages: [], outbox: [], open: this.saved.open };
     this.held.clear();
+    this.waiting.clear();
     this.setStatus('idle');
   }
 
