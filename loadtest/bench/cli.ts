@@ -2,7 +2,8 @@
  * `npm run bench -- <scenario…|--quick|--smoke> [--json FILE] [options]`
  *
  *   scenarios   relay, latency, idle_memory, resume, durable (several allowed); --quick or --smoke run these five;
- *               settings (compression, msgpack parser, group-commit window) runs only when named
+ *               settings (compression, msgpack parser, group-commit window) and outbox (the outcome
+ *               transaction's cost) run only when named
  *   --quick     every scenario, sized to finish in under 5 minutes on 2 cores
  *   --smoke     every scenario at a tiny size (CI: the harness still runs; no timing meaning)
  *   --size S    smoke | quick | full (default full for named scenarios)
@@ -20,6 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEnv } from './env.js';
 import type { TargetKind } from './gen/targets.js';
+import { outboxScenario } from './outbox.js';
 import { buildReport, type Collected, markdown, svgChart } from './report.js';
 import {
   type Ctx,
@@ -34,8 +36,11 @@ import { SIZES, type Sizes } from './sizes.js';
 
 /** The issue's five scenarios: what --quick, --smoke and `all` run. */
 const ALL = ['relay', 'latency', 'idle_memory', 'resume', 'durable'] as const;
-/** Named only: the settings comparison (compression, parser, group-commit window). */
-const EXTRA = ['settings'] as const;
+/**
+ * Named only: the settings comparison (compression, parser, group-commit window), and what the
+ * outbox's outcome transaction costs.
+ */
+const EXTRA = ['settings', 'outbox'] as const;
 type Scenario = (typeof ALL)[number] | (typeof EXTRA)[number];
 
 export interface CliOptions {
@@ -163,6 +168,7 @@ export async function runBench(
     if (o.scenarios.includes('resume')) c.resume = await resumeScenario(ctx);
     if (o.scenarios.includes('durable')) c.durable = await durableScenario(ctx);
     if (o.scenarios.includes('settings')) c.settings = await settingsScenario(ctx);
+    if (o.scenarios.includes('outbox')) c.outbox = await outboxScenario(ctx);
     const profiles = profilesIn(profileDir);
     if (profiles.length) c.profiles = profiles;
   } finally {

@@ -5,6 +5,7 @@
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import type { TargetKind } from './gen/targets.js';
+import type { OutboxResult } from './outbox.js';
 import type { ProfileSummary } from './profile.js';
 import type { IdleResult, RampResult, SettingsResult, StepResult } from './scenarios.js';
 
@@ -25,6 +26,7 @@ export interface Collected {
   durable?: { gateway: Record<string, any>; pg_batch: Record<string, any> };
   profiles?: ProfileSummary[];
   settings?: SettingsResult;
+  outbox?: OutboxResult;
 }
 
 export interface RunInfo {
@@ -332,6 +334,20 @@ export function markdown(rep: Report): string {
     for (const w of st.commitWindow)
       L.push(
         `| ${w.window_ms} | ${w.p50_ms} | ${w.p99_ms} | ${w.server_us_per_msg} | ${w.acked_msgs_per_s} | ${w.mean_batch} | ${w.mean_commit_ms} |`,
+      );
+    L.push('');
+  }
+  if (d.outbox) {
+    const o = d.outbox;
+    L.push(
+      `Outbox, an outcome and its hook's write in separate statements (before e838dc1) or in one transaction, ${o.modes[0].rows} deliveries per drain, ${o.rounds} rounds: together/separate throughput ${o.throughput_ratio}×, outbox CPU per delivery ${o.outbox_cpu_ratio}×.`,
+    );
+    L.push('');
+    L.push('| outcome recorded | deliveries/s | outbox µs CPU / delivery | PostgreSQL µs CPU / delivery |');
+    L.push('|---|---|---|---|');
+    for (const m of o.modes)
+      L.push(
+        `| ${m.mode} | ${m.deliveries_per_s} | ${m.outbox_cpu_us_per_delivery} | ${m.postgres_cpu_us_per_delivery ?? 'in the outbox process'} |`,
       );
     L.push('');
   }

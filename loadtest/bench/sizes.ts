@@ -28,6 +28,8 @@ export interface Sizes {
   };
   durable: { conversations: number; perAgent: number; window: number; durationMs: number; pgBatch: number };
   settings: { conversations: number; rate: number; warmupMs: number; durationMs: number; windows: number[] };
+  /** Deliveries drained per round and mode, and the rounds (modes alternate). */
+  outbox: { rows: number; rounds: number };
 }
 
 export const SIZES: Record<Sizes['name'], Sizes> = {
@@ -50,6 +52,7 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
     resume: { customers: 6, perAgent: 3, agentRate: 30, beforeDropMs: 500, afterDropMs: 500, drainMs: 5000 },
     durable: { conversations: 4, perAgent: 2, window: 2, durationMs: 500, pgBatch: 50 },
     settings: { conversations: 2, rate: 20, warmupMs: 200, durationMs: 300, windows: [0, 2] },
+    outbox: { rows: 50, rounds: 1 },
   },
   quick: {
     name: 'quick',
@@ -77,6 +80,7 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
     },
     durable: { conversations: 200, perAgent: 20, window: 4, durationMs: 5000, pgBatch: 100 },
     settings: { conversations: 50, rate: 200, warmupMs: 1000, durationMs: 3000, windows: [0, 2, 10] },
+    outbox: { rows: 2000, rounds: 3 },
   },
   full: {
     name: 'full',
@@ -110,5 +114,6 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
       durationMs: 10_000,
       windows: [0, 2, 5, 10, 25],
     },
+    outbox: { rows: 10_000, rounds: 5 },
   },
 };
