@@ -95,9 +95,19 @@ describe.each(engines())('the widget script API in Chromium (%s)', (engine) => {
     await expect.poll(() => page.getByRole('dialog').isVisible()).toBe(true);
     expect(await page.evaluate(() => window.Nexus.isOpen)).toBe(true);
 
+    // What the agent reads: the transcript it is assigned with, then the conversation's messages.
+    const read: string[] = [];
+    agent.socket.on('message', (m: { text?: string }) => read.push(m.text ?? ''));
     await page.evaluate(() => window.Nexus.send('Hello from the site'));
     const assigned = await agent.nth(1, 20_000);
     expect(assigned.conversation.customer).toMatchObject({ firstName: 'Kim', lastName: 'Lee' });
+    // The agent answers what it has read. Routing assigns the conversation as soon as the session
+    // is created, so an agent who wrote at once could be committed before the customer's first
+    // message (a loaded CI run did: seq order, and so the listener, then has the reply first;
+    // widget-order.test.ts covers that case).
+    await expect
+      .poll(() => [...assigned.transcript.map((m) => m.text), ...read], { timeout: 20_000 })
+      .toContain('Hello from the site');
     const sent = await agent.ack('message.send', {
       conversationId: assigned.conversation.id,
       clientMessageId: 'a1',
