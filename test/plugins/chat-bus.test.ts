@@ -64,7 +64,9 @@ describe.each(engines())('chat on the plugin bus (%s engines)', (engine) => {
       expect(delivered.map((d) => d.text)).toEqual(['first', 'second']);
       expect(delivered[1].seq).toBe(delivered[0].seq + 1);
       // The handler returned; the outbox records `done` right after.
-      await vi.waitFor(async () => expect(await outbox.list(tenant.ccid, 'done')).toHaveLength(2));
+      await vi.waitFor(async () => expect(await outbox.list(tenant.ccid, 'done')).toHaveLength(2), {
+        timeout: 10_000,
+      });
       expect(live.map((e) => e.type)).toContain('conversation.created');
       expect(live.filter((e) => e.type === 'message.created').every((e) => e.channelType === 'chat')).toBe(
         true,

@@ -88,7 +88,9 @@ describe.each(engines())('the interaction lifecycle on the bus (%s)', (engine) =
     );
     try {
       const id = await openChat(t, tenant);
-      await vi.waitFor(() => expect(seen.map((e) => e.type)).toEqual(['interaction.started']));
+      await vi.waitFor(() => expect(seen.map((e) => e.type)).toEqual(['interaction.started']), {
+        timeout: 10_000,
+      });
       const started = seen[0];
       if (started.type !== 'interaction.started') throw new Error('narrowed above');
       expect(started.data.entity).toEqual({
@@ -115,8 +117,9 @@ describe.each(engines())('the interaction lifecycle on the bus (%s)', (engine) =
         expect(r.status).toBe(200);
       }
       await finish(t, tenant, id);
-      await vi.waitFor(() =>
-        expect(seen.map((e) => e.type)).toEqual(['interaction.started', 'interaction.finished']),
+      await vi.waitFor(
+        () => expect(seen.map((e) => e.type)).toEqual(['interaction.started', 'interaction.finished']),
+        { timeout: 10_000 },
       );
       const marks = await t.nexus.db.query(
         'SELECT event FROM interaction_events WHERE conversation_id = $1 ORDER BY event',
@@ -140,13 +143,16 @@ describe.each(engines())('the interaction lifecycle on the bus (%s)', (engine) =
         timeout: 10_000,
       });
       // Nothing else is on its way: both rows are done (recorded right after the 200) after one attempt.
-      await vi.waitFor(async () => {
-        const rows = await t.nexus.plugins.outbox.list(tenant.ccid, undefined);
-        expect(rows.map((r) => [r.kind, r.state, r.attempts])).toEqual([
-          ['interaction-webhook', 'done', 1],
-          ['interaction-webhook', 'done', 1],
-        ]);
-      });
+      await vi.waitFor(
+        async () => {
+          const rows = await t.nexus.plugins.outbox.list(tenant.ccid, undefined);
+          expect(rows.map((r) => [r.kind, r.state, r.attempts])).toEqual([
+            ['interaction-webhook', 'done', 1],
+            ['interaction-webhook', 'done', 1],
+          ]);
+        },
+        { timeout: 10_000 },
+      );
       expect(eventsOf(hook, id)).toEqual(['STARTED', 'FINISHED']);
     } finally {
       restore();
@@ -165,13 +171,16 @@ describe.each(engines())('the interaction lifecycle on the bus (%s)', (engine) =
 
     t = await t.restart();
     await vi.waitFor(() => expect(eventsOf(hook, id)).toEqual(['STARTED', 'FINISHED']), { timeout: 10_000 });
-    await vi.waitFor(async () => {
-      const rows = await t.nexus.plugins.outbox.list(tenant.ccid, undefined);
-      expect(rows.map((r) => [r.target, r.state, r.attempts])).toEqual([
-        ['InteractionWebhook-crm', 'done', 1],
-        ['InteractionWebhook-crm', 'done', 1],
-      ]);
-    });
+    await vi.waitFor(
+      async () => {
+        const rows = await t.nexus.plugins.outbox.list(tenant.ccid, undefined);
+        expect(rows.map((r) => [r.target, r.state, r.attempts])).toEqual([
+          ['InteractionWebhook-crm', 'done', 1],
+          ['InteractionWebhook-crm', 'done', 1],
+        ]);
+      },
+      { timeout: 10_000 },
+    );
     expect(hook.requests.filter((r) => r.path === '/restart')).toHaveLength(2);
   });
 });

@@ -152,16 +152,19 @@ describe.each(engines())('interaction webhooks (%s)', (engine) => {
     // (The outbox records `done` right after the receiver's 200.)
     const admin = { authorization: `Bearer ${t.adminToken}` };
     let list: Awaited<ReturnType<typeof api>> | undefined;
-    await vi.waitFor(async () => {
-      list = await api(t.url, 'GET', `/nexus/v3/outbox/${tenant.ccid}?state=done`, { headers: admin });
-      const webhooks = list.body.data.entries.filter((e: any) => e.kind === 'interaction-webhook');
-      expect(webhooks.map((e: any) => [e.target, e.attempts]).sort()).toEqual([
-        ['InteractionWebhook-bi', 3],
-        ['InteractionWebhook-bi', 3],
-        ['InteractionWebhook-crm', 1],
-        ['InteractionWebhook-crm', 1],
-      ]);
-    });
+    await vi.waitFor(
+      async () => {
+        list = await api(t.url, 'GET', `/nexus/v3/outbox/${tenant.ccid}?state=done`, { headers: admin });
+        const webhooks = list.body.data.entries.filter((e: any) => e.kind === 'interaction-webhook');
+        expect(webhooks.map((e: any) => [e.target, e.attempts]).sort()).toEqual([
+          ['InteractionWebhook-bi', 3],
+          ['InteractionWebhook-bi', 3],
+          ['InteractionWebhook-crm', 1],
+          ['InteractionWebhook-crm', 1],
+        ]);
+      },
+      { timeout: 10_000 },
+    );
     // "Retried until a 200": days of attempts (2,000 at up to 5 minutes apart), not the default 8.
     const { rows: limits } = await t.nexus.db.query(
       `SELECT DISTINCT max_attempts FROM outbox WHERE ccid = $1 AND kind = 'interaction-webhook'`,
