@@ -36,7 +36,8 @@ describe.each(engines())('health on %s engines', (engine) => {
     expect(r.body.db.ready).toBe(false);
     expect(r.body.reasons.join(' ')).toMatch(/db/);
     await other.cleanup();
-  });
+    // With a gateway of its own: an embedded boot took over 30 s on 2 cores under a load of 8.
+  }, 90_000);
 
   it('serves the guide metric names on the metrics port', async () => {
     await api(t.url, 'GET', '/health/detail');

@@ -152,5 +152,7 @@ describe('a bad subscription', () => {
     await expect(startNexus({ nexus: { plugins: { modules: module } } })).rejects.toThrow(
       /plugin module ".*bad-subscription-plugin\.mjs" is not a valid plugin: subscribe\.events\.1: Invalid enum value\. Expected 'message\.created' \| .*, received 'message\.sent'/,
     );
-  });
+    // The plugins start after the database's migrations: an embedded boot took over 30 s on 2 cores
+    // under a load of 8.
+  }, 90_000);
 });

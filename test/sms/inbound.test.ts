@@ -247,7 +247,8 @@ describe.each(engines())('SMS inbound details on %s engines', (engine) => {
       await g.cleanup();
       await h.close();
     }
-  });
+    // With a gateway of its own: an embedded boot took over 30 s on 2 cores under a load of 8.
+  }, 90_000);
 
   it('a receipt that overtakes the send answer is applied when the send is recorded', async () => {
     const { tenant, channelId } = await tenantWith(portico);
