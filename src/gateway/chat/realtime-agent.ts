@@ -13,6 +13,7 @@ import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { OrderedDelivery } from './delivery.js';
 import type { AgentClientToServer, AgentServerToClient, ChatMessage, Participant } from './events.js';
+import { AgentView } from './realtime-refill.js';
 import { acked, buckets, connectError, refuseUnknown } from './realtime-shared.js';
 import {
   agentSendSchema,
@@ -45,6 +46,8 @@ export interface AgentData {
   access: Map<string, number>;
   /** The queues whose rooms this socket is in (from its last list of `queued`). */
   queues: Set<string>;
+  /** What the socket was told of its conversations and queues (for the refill: realtime-refill.ts). */
+  view: AgentView;
 }
 
 export type AgentCommand =
@@ -54,7 +57,11 @@ export type AgentCommand =
       agentId: string;
       payload: Parameters<AgentServerToClient['conversation.assigned']>[0];
     }
-  | { kind: 'remove'; ccid: string; agentId: string; conversationId: string };
+  | { kind: 'remove'; ccid: string; agentId: string; conversationId: string }
+  /** `conversation.updated`, to the sockets holding the conversation. */
+  | { kind: 'updated'; payload: Parameters<AgentServerToClient['conversation.updated']>[0] }
+  /** `queue.updated`, to the sockets watching the queue. */
+  | { kind: 'queue'; ccid: string; payload: Parameters<AgentServerToClient['queue.updated']>[0] };
 
 export const AGENT_COMMAND_EVENT = 'nexus:chat:agent';
 
@@ -145,6 +152,11 @@ export class AgentRealtime implements AgentNotifier {
     event: E,
     payload: Parameters<AgentServerToClient[E]>[0],
   ): Promise<void> {
+    // A node runs it on its sockets, so that each socket's view records it (see AgentView).
+    if (event === 'conversation.updated') {
+      const p = payload as Parameters<AgentServerToClient['conversation.updated']>[0];
+      if (p.conversation.id === conversationId) return this.command({ kind: 'updated', payload: p });
+    }
     this.safely(() => this.nsp.to(convAgentsRoom(conversationId)).emit(event, ...args(payload)));
   }
 
@@ -192,9 +204,8 @@ export class AgentRealtime implements AgentNotifier {
     } else return;
     if (!queues.size) return;
     const { userData: _userData, ...conversation } = c;
-    for (const queue of queues) {
-      this.safely(() => this.nsp.to(queueRoom(c.ccid, queue)).emit('queue.updated', { queue, conversation }));
-    }
+    for (const queue of queues)
+      this.command({ kind: 'queue', ccid: c.ccid, payload: { queue, conversation } });
   }
 
   // ---- internals ----
@@ -223,8 +234,24 @@ export class AgentRealtime implements AgentNotifier {
     if (this.deps.clustered()) this.safely(() => this.nsp.serverSideEmit(AGENT_COMMAND_EVENT, cmd));
   }
 
-  /** Runs a command on this node's sockets only (the other nodes' commands, and the refill). */
+  /**
+   * Runs a command on this node's sockets only (the other nodes' commands, and the refill). What
+   * a socket is told of a conversation or a queue goes through here (and the acks), so that its
+   * view is what it was told; a broadcast to a room would not say which sockets got it.
+   */
   runCommand(cmd: AgentCommand): void {
+    if (cmd.kind === 'updated') {
+      const room = convAgentsRoom(cmd.payload.conversation.id);
+      for (const s of this.localSockets(room)) s.data.view.summary(cmd.payload.conversation);
+      this.safely(() => this.nsp.local.to(room).emit('conversation.updated', cmd.payload));
+      return;
+    }
+    if (cmd.kind === 'queue') {
+      const room = queueRoom(cmd.ccid, cmd.payload.queue);
+      for (const s of this.localSockets(room)) s.data.view.queueUpdate(cmd.payload, s.data.queues);
+      this.safely(() => this.nsp.local.to(room).emit('queue.updated', cmd.payload));
+      return;
+    }
     for (const s of this.localSockets(agentRoom(cmd.ccid, cmd.agentId))) {
       const data = s.data;
       if (cmd.kind === 'assigned') {
@@ -233,6 +260,7 @@ export class AgentRealtime implements AgentNotifier {
         const cursor = seqs.length ? Math.max(...seqs) : 0;
         data.deliveries.get(convId)?.close();
         data.access.set(convId, Date.now());
+        data.view.assigned(cmd.payload.conversation);
         s.emit('conversation.assigned', cmd.payload);
         const d = this.delivery(s, convId, cursor);
         // Anything committed after the transcript was read follows it, from the database.
@@ -242,6 +270,7 @@ export class AgentRealtime implements AgentNotifier {
         data.deliveries.get(cmd.conversationId)?.close();
         data.deliveries.delete(cmd.conversationId);
         data.access.delete(cmd.conversationId);
+        data.view.forget(cmd.conversationId);
       }
     }
   }
@@ -275,6 +304,7 @@ export class AgentRealtime implements AgentNotifier {
       deliveries: new Map(),
       access: new Map(),
       queues: new Set(),
+      view: new AgentView(),
     };
   }
 
@@ -374,6 +404,7 @@ export class AgentRealtime implements AgentNotifier {
         : await this.defaultJoin(agent, p.conversationId);
       if (conversation.ccid !== agent.ccid) throw new AppError('CONVERSATION_NOT_FOUND');
       data.access.set(conversation.id, Date.now());
+      data.view.summary(conversation);
       const existing = data.deliveries.get(conversation.id);
       const from = Math.min(p.lastSeq ?? 0, conversation.lastSeq);
       const replayed = existing
@@ -384,9 +415,11 @@ export class AgentRealtime implements AgentNotifier {
     on('agent.state', b.other, async (payload) =>
       this.actions().setState(agent, parse(agentStateSchema, payload)),
     );
-    on('conversation.transfer', b.other, async (payload) =>
-      this.actions().transfer(agent, parse(transferSchema, payload)),
-    );
+    on('conversation.transfer', b.other, async (payload) => {
+      const r = await this.actions().transfer(agent, parse(transferSchema, payload));
+      data.view.summary(r.conversation);
+      return r;
+    });
     on('conversation.done', b.other, async (payload) => {
       await this.actions().done(agent, parse(conversationIdSchema, payload));
       return undefined;
@@ -394,7 +427,10 @@ export class AgentRealtime implements AgentNotifier {
     on('conversation.list', b.other, async (payload) => {
       const r = await this.actions().list(agent, parse(listSchema, payload ?? {}));
       // Listing `queued` (routing names the agent's queues then) subscribes to those queues.
-      if (r.queues) this.watchQueues(socket, r.queues);
+      if (r.queues) {
+        this.watchQueues(socket, r.queues);
+        data.view.listed(r.conversations, data.queues);
+      } else for (const c of r.conversations) data.view.summary(c);
       return r;
     });
     on('contact.history', b.other, async (payload) =>

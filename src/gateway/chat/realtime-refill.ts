@@ -13,13 +13,22 @@
  * Likewise `session.ended`: one query finds which of this node's customer sockets belong to a
  * session that ended meanwhile (Realtime.refillEnded tells and disconnects them).
  *
- * Not refilled yet: `queue.updated` and `conversation.updated` (a console catches up on its next
- * conversation.list or join).
+ * And what a console shows of its conversations and queues: `conversation.updated` (to the
+ * sockets that hold a conversation) and `queue.updated` (to the sockets watching a queue) go once,
+ * through the adapter, too. Each agent socket keeps an AgentView of what it was told (the newest
+ * summary of each conversation, what it was told waits in its queues); after the refill every
+ * socket is told what the database holds that is newer than that: the current summary of each
+ * conversation it holds (and it lets go of those no longer its agent's, as the router's `remove`
+ * would have made it), and for its queues each conversation that came, changed or left. One query
+ * per kind for all sockets (two for queues: those waiting now, and those the sockets were told of
+ * that no longer are).
  */
 import type { Queryable } from '../../shared/db/pool.js';
 import { contactHistory, summary } from '../routing/agent-view.js';
+import type { ConversationSummary } from './events.js';
 import type { AgentCommand, AgentNamespace } from './realtime-agent.js';
 import { type ConversationRow, type ChatStore, toConversation } from './store.js';
+import type { Conversation } from './types.js';
 
 /** As many earlier conversations of the contact as the router sends with an assignment. */
 const HISTORY_LIMIT = 20;
@@ -95,4 +104,183 @@ export async function endedSessions(db: Queryable, sessionIds: string[]): Promis
     [sessionIds],
   );
   return new Map(r.rows.map((row) => [row.id, row.conversation_id]));
+}
+
+/**
+ * What one agent socket was told of conversations and queues (AgentRealtime records each
+ * `conversation.assigned`, `conversation.updated` and `queue.updated` it sends the socket, and the
+ * summaries of its acks), so that a refill sends only what changed, and never a summary older than
+ * one the socket already got: the console takes a `conversation.updated` as it comes.
+ */
+export class AgentView {
+  /** The `updatedAt` of the newest summary of each conversation the socket was told of. */
+  private readonly told = new Map<string, string>();
+  /** What the socket was told waits in its queues: conversation id → queue and `updatedAt`. */
+  readonly waiting = new Map<string, { queue: string; updatedAt: string }>();
+
+  /** A `queue.updated` sent to the socket; `queues`: the queues it watches. */
+  queueUpdate(u: { queue: string; conversation: ConversationSummary }, queues: ReadonlySet<string>): void {
+    const c = u.conversation;
+    const had = this.waiting.get(c.id);
+    if (had && had.updatedAt > c.updatedAt) return;
+    if (c.state === 'queued' && c.queue && queues.has(c.queue))
+      this.waiting.set(c.id, { queue: c.queue, updatedAt: c.updatedAt });
+    else this.waiting.delete(c.id);
+  }
+
+  /** A `conversation.assigned` sent to the socket: the console takes it off its queue list. */
+  assigned(c: ConversationSummary): void {
+    this.summary(c);
+    this.waiting.delete(c.id);
+  }
+
+  /** A summary the socket got (in an event or an ack). */
+  summary(c: Pick<ConversationSummary, 'id' | 'updatedAt'>): void {
+    const had = this.told.get(c.id);
+    if (!had || had < c.updatedAt) this.told.set(c.id, c.updatedAt);
+  }
+
+  /** A list answer: what it names as waiting is what the console shows waiting now. */
+  listed(conversations: ConversationSummary[], queues: ReadonlySet<string>): void {
+    this.waiting.clear();
+    for (const c of conversations) {
+      if (c.state === 'queued' && c.queue && queues.has(c.queue))
+        this.waiting.set(c.id, { queue: c.queue, updatedAt: c.updatedAt });
+      else this.summary(c);
+    }
+  }
+
+  /** The socket no longer holds the conversation. */
+  forget(conversationId: string): void {
+    this.told.delete(conversationId);
+  }
+
+  /** Whether `c` is newer than anything the socket was told of it. */
+  isNews(c: Pick<ConversationSummary, 'id' | 'updatedAt'>): boolean {
+    const had = this.told.get(c.id);
+    return !had || had < c.updatedAt;
+  }
+}
+
+export interface HeldRefillDeps {
+  db: Queryable;
+  nsp: AgentNamespace;
+  /** Runs an agent command on this node's sockets only (AgentRealtime.runCommand). */
+  run: (cmd: Extract<AgentCommand, { kind: 'remove' }>) => void;
+}
+
+/** Current rows of these conversations, by id (one query). */
+async function conversationsById(db: Queryable, ids: Iterable<string>): Promise<Map<string, Conversation>> {
+  const list = [...new Set(ids)];
+  if (!list.length) return new Map();
+  const r = await db.query<ConversationRow>('SELECT * FROM conversations WHERE id = ANY($1::uuid[])', [list]);
+  return new Map(r.rows.map((row) => [row.id, toConversation(row)]));
+}
+
+/**
+ * The conversations this node's agent sockets hold, as the database has them now: each socket is
+ * sent the current summary (`conversation.updated`) of those that changed since it was last told,
+ * and lets go of those that are no longer its agent's or are Done (the router's `remove`, missed
+ * too). With `movedOnly`, only those that went to someone else (before their messages are refilled:
+ * what the next owner and the customer write is not the former agent's to read). Resolves to the
+ * number of summaries sent.
+ */
+export async function refillHeld(deps: HeldRefillDeps, opts: { movedOnly: boolean }): Promise<number> {
+  // The conversations each socket holds now: a refill running beside this one adds some.
+  const held = [...deps.nsp.sockets.values()]
+    .filter((s) => s.data.agent && s.data.deliveries.size)
+    .map((s) => ({ s, ids: [...s.data.deliveries.keys()] }));
+  const rows = await conversationsById(
+    deps.db,
+    held.flatMap((h) => h.ids),
+  );
+  const removals = new Map<string, Extract<AgentCommand, { kind: 'remove' }>>();
+  let sent = 0;
+  for (const { s, ids } of held) {
+    const { agent, view } = s.data;
+    for (const id of ids) {
+      const c = rows.get(id);
+      // Gone (its tenant was deleted): nothing to tell, nothing more to deliver.
+      const moved = !c || (c.agentId !== agent.agentId && c.state !== 'done');
+      if (opts.movedOnly && !moved) continue;
+      if (c && s.connected && s.data.deliveries.has(id) && view.isNews(c)) {
+        const conversation = summary(c);
+        view.summary(conversation);
+        s.emit('conversation.updated', { conversation });
+        sent++;
+      }
+      if (moved || c.state === 'done')
+        removals.set(`${agent.ccid}\u0000${agent.agentId}\u0000${id}`, {
+          kind: 'remove',
+          ccid: agent.ccid,
+          agentId: agent.agentId,
+          conversationId: id,
+        });
+    }
+  }
+  for (const cmd of removals.values()) deps.run(cmd);
+  return sent;
+}
+
+/** As many waiting conversations per queue as the console's list shows. */
+const QUEUE_LIMIT = 500;
+
+/**
+ * The queues this node's agent sockets watch, as the database has them now: each socket is sent
+ * `queue.updated` for every conversation waiting there that it was not told of (or of an older
+ * version), and for every conversation it was told waits there that no longer does (with its
+ * current summary: the console drops it). Resolves to the number of updates sent.
+ */
+export async function refillQueues(db: Queryable, nsp: AgentNamespace): Promise<number> {
+  const sockets = [...nsp.sockets.values()].filter((s) => s.data.agent && s.data.queues.size);
+  if (!sockets.length) return 0;
+  const pairs = new Map<string, { ccid: string; queue: string }>();
+  for (const s of sockets)
+    for (const queue of s.data.queues)
+      pairs.set(`${s.data.agent.ccid}\u0000${queue}`, { ccid: s.data.agent.ccid, queue });
+  const watched = [...pairs.values()];
+  const r = await db.query<ConversationRow>(
+    `SELECT c.* FROM unnest($1::text[], $2::text[]) AS w(ccid, queue)
+     CROSS JOIN LATERAL (
+       SELECT * FROM conversations c
+        WHERE c.ccid = w.ccid AND c.queue = w.queue AND c.state = 'queued'
+        ORDER BY c.queued_at NULLS FIRST, c.created_at, c.id LIMIT ${QUEUE_LIMIT}
+     ) c`,
+    [watched.map((w) => w.ccid), watched.map((w) => w.queue)],
+  );
+  const waiting = new Map<string, Conversation[]>();
+  for (const row of r.rows) {
+    const c = toConversation(row);
+    const key = `${c.ccid}\u0000${c.queue}`;
+    const list = waiting.get(key);
+    if (list) list.push(c);
+    else waiting.set(key, [c]);
+  }
+  // What the sockets were told waits that does not now: read as it is (one query for all).
+  const now = new Set(r.rows.map((row) => row.id));
+  const left = await conversationsById(
+    db,
+    sockets.flatMap((s) => [...s.data.view.waiting.keys()].filter((id) => !now.has(id))),
+  );
+  let sent = 0;
+  for (const s of sockets) {
+    const { agent, view } = s.data;
+    const updates: Array<{ queue: string; conversation: ConversationSummary }> = [];
+    for (const queue of s.data.queues)
+      for (const c of waiting.get(`${agent.ccid}\u0000${queue}`) ?? []) {
+        const had = view.waiting.get(c.id);
+        if (!had || had.updatedAt < c.updatedAt) updates.push({ queue, conversation: summary(c) });
+      }
+    for (const [id, had] of view.waiting) {
+      const c = left.get(id);
+      if (c && had.updatedAt < c.updatedAt) updates.push({ queue: had.queue, conversation: summary(c) });
+    }
+    if (!s.connected) continue;
+    for (const u of updates) {
+      view.queueUpdate(u, s.data.queues);
+      s.emit('queue.updated', u);
+    }
+    sent += updates.length;
+  }
+  return sent;
 }

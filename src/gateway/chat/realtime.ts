@@ -28,8 +28,13 @@ import {
   type ConsumerServerToClient,
   type Participant,
 } from './events.js';
-import { type AgentNamespace, AgentRealtime, type AgentService } from './realtime-agent.js';
-import { endedSessions, refillAssigned } from './realtime-refill.js';
+import {
+  type AgentCommand,
+  type AgentNamespace,
+  AgentRealtime,
+  type AgentService,
+} from './realtime-agent.js';
+import { endedSessions, refillAssigned, refillHeld, refillQueues } from './realtime-refill.js';
 import { AdapterResync } from './realtime-resync.js';
 import { acked, buckets, connectError, refuseUnknown } from './realtime-shared.js';
 import { consumerSendSchema, consumerTypingSchema, parse, resumeSchema } from './schemas.js';
@@ -225,6 +230,19 @@ export class Realtime implements AgentNotifier {
    * of messages emitted.
    */
   async refill(): Promise<number> {
+    const { db } = this.deps;
+    const warned =
+      (what: string) =>
+      (err: unknown): number => {
+        this.log.warn({ err }, what);
+        return 0;
+      };
+    const held = db && { db, nsp: this.agent, run: (cmd: AgentCommand) => this.agents.runCommand(cmd) };
+    // Conversations that went to someone else meanwhile are let go of first: what was written
+    // in them since is not their former agent's to read.
+    const moved = held
+      ? await refillHeld(held, { movedOnly: true }).catch(warned('letting go of moved conversations failed'))
+      : 0;
     const deliveries: OrderedDelivery[] = [];
     for (const s of this.consumer.sockets.values()) if (s.data.delivery) deliveries.push(s.data.delivery);
     for (const s of this.agent.sockets.values())
@@ -244,27 +262,24 @@ export class Realtime implements AgentNotifier {
     };
     await Promise.all(Array.from({ length: Math.min(REFILL_CONCURRENCY, deliveries.length) }, worker));
     // Assignments announced while this node heard nothing (their transcripts follow by themselves),
-    // and sessions ended meanwhile: after their messages, as when they are live.
-    const { db } = this.deps;
-    const [assigned, ended] = db
-      ? await Promise.all([
-          refillAssigned({
-            db,
-            store: this.deps.store,
-            nsp: this.agent,
-            run: (cmd) => this.agents.runCommand(cmd),
-          }).catch((err) => {
-            this.log.warn({ err }, 'announcing missed assignments failed');
-            return 0;
-          }),
-          this.refillEnded(db).catch((err) => {
-            this.log.warn({ err }, 'ending the sockets of sessions ended meanwhile failed');
-            return 0;
-          }),
-        ])
-      : [0, 0];
+    // sessions ended meanwhile, the conversations' summaries and the queues: after their messages,
+    // as when they are live.
+    const [assigned, ended, updated, queued] =
+      db && held
+        ? await Promise.all([
+            refillAssigned({
+              db,
+              store: this.deps.store,
+              nsp: this.agent,
+              run: (cmd) => this.agents.runCommand(cmd),
+            }).catch(warned('announcing missed assignments failed')),
+            this.refillEnded(db).catch(warned('ending the sockets of sessions ended meanwhile failed')),
+            refillHeld(held, { movedOnly: false }).catch(warned('refilling conversation summaries failed')),
+            refillQueues(db, this.agent).catch(warned('refilling queues failed')),
+          ])
+        : [0, 0, 0, 0];
     this.log.info(
-      { deliveries: deliveries.length, emitted, failed, assigned, ended },
+      { deliveries: deliveries.length, emitted, failed, assigned, ended, updated: moved + updated, queued },
       'socket.io adapter subscribed: sockets refilled from the database',
     );
     return emitted;
