@@ -7,7 +7,8 @@
  * frames are held back (a WebSocket route between page and gateway) until the `message.send` ack
  * has passed, as happens when the socket's server-side stream is still replaying from the database
  * or hears another node's commit a little later. Also: an agent who answers before the customer's
- * first message is committed is heard first, as the seq order says.
+ * first message is committed is heard first, as the seq order says; and a message that waited for
+ * the stream when the page was reloaded is told after the reload, in its place.
  */
 import type { Page, Route, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,6 +114,12 @@ describe.each(engines())('the widget tells messages in seq order in Chromium (%s
     return r.seq as number;
   }
 
+  /** The agent marks it Done: its room is free for the next test's conversation (capacity 3). */
+  async function done(conversationId: string): Promise<void> {
+    const r = await agent.ack('conversation.done', { conversationId });
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+  }
+
   /** Heard once each, in strictly rising seq order, and `Nexus.messages()` holds exactly that. */
   async function expectInOrder(page: Page): Promise<void> {
     const all = await heard(page);
@@ -180,6 +187,7 @@ describe.each(engines())('the widget tells messages in seq order in Chromium (%s
     await expectInOrder(page);
     const mine = (await heard(page)).find((m) => m.text === 'Then mine');
     expect(mine?.seq).toBe(agentSeq + 1);
+    await done(conversationId);
     await page.close();
   }, 90_000);
 
@@ -227,6 +235,52 @@ describe.each(engines())('the widget tells messages in seq order in Chromium (%s
     await expectInOrder(page);
     const mine = (await heard(page)).find((m) => m.text === 'Then mine');
     expect(mine?.seq).toBe(agentSeq + 1);
+    await done(assigned.conversation.id);
+    await page.close();
+  }, 90_000);
+
+  it('through a reload: what waited for the stream is told after it, once and in order', async () => {
+    const page = await browser.context.newPage();
+    let holding = false;
+    await page.routeWebSocket(SOCKET_URL, (ws: WebSocketRoute) => {
+      const server = ws.connectToServer();
+      ws.onMessage((m) => server.send(m));
+      // The stream's message frames never reach this page view while holding (the ack does).
+      server.onMessage((m) => {
+        if (holding && typeof m === 'string' && m.startsWith('42/consumer,["message"')) return;
+        ws.send(m);
+      });
+    });
+    const nth = agent.assigned.length + 1;
+    await open(page);
+    await send(page, 'Hi before the reload');
+    const assigned = await agent.nth(nth, 20_000);
+    await expect.poll(() => texts(page), { timeout: 20_000 }).toEqual(['Customer: Hi before the reload']);
+    await expect
+      .poll(async () => (await heard(page)).some((m) => m.type === 'ParticipantJoined' && m.from === 'Agent'))
+      .toBe(true);
+
+    holding = true;
+    const agentSeq = await reply(assigned.conversation.id, 'Reply lost with the page');
+    await send(page, 'Mine before the reload');
+    await expect.poll(() => page.evaluate(() => (window as unknown as OrderWindow).outbox)).toBe(0);
+    const before = await heard(page);
+    holding = false;
+    // Same tab, so the same saved chat (sessionStorage): the socket resumes from the seq it holds.
+    await page.reload();
+    await page.evaluate(
+      ({ apiKey }) =>
+        (window as unknown as OrderWindow).Nexus.init({ apiKey, endpoint: 'web', storage: 'session' }),
+      { apiKey: tenant.widgetKey },
+    );
+    await expect
+      .poll(async () => (await heard(page)).map((m) => m.text), { timeout: 15_000 })
+      .toEqual(['Reply lost with the page', 'Mine before the reload']);
+    const all = [...before, ...(await heard(page))];
+    const seqs = all.map((m) => m.seq);
+    expect(seqs).toEqual([...new Set(seqs)].sort((a, b) => a - b));
+    expect(all.find((m) => m.text === 'Mine before the reload')?.seq).toBe(agentSeq + 1);
+    await done(assigned.conversation.id);
     await page.close();
   }, 90_000);
 
@@ -258,6 +312,7 @@ describe.each(engines())('the widget tells messages in seq order in Chromium (%s
     await expectInOrder(page);
     const mine = (await heard(page)).find((m) => m.text === 'Hello from the site');
     expect(mine?.seq).toBeGreaterThan(agentSeq);
+    await done(assigned.conversation.id);
     await page.close();
   }, 90_000);
 });
