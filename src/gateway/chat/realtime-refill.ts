@@ -25,9 +25,17 @@
  */
 import type { Queryable } from '../../shared/db/pool.js';
 import { contactHistory, summary } from '../routing/agent-view.js';
-import type { ConversationSummary } from './events.js';
+import type { OrderedDelivery } from './delivery.js';
+import type { ChatMessage, ConversationSummary } from './events.js';
 import type { AgentCommand, AgentNamespace } from './realtime-agent.js';
-import { type ConversationRow, type ChatStore, toConversation } from './store.js';
+import {
+  type ChatStore,
+  type ConversationRow,
+  MESSAGE_COLUMNS,
+  type MessageRow,
+  toConversation,
+  toMessage,
+} from './store.js';
 import type { Conversation } from './types.js';
 
 /** As many earlier conversations of the contact as the router sends with an assignment. */
@@ -283,4 +291,78 @@ export async function refillQueues(db: Queryable, nsp: AgentNamespace): Promise<
     sent += updates.length;
   }
   return sent;
+}
+
+/** A socket's delivery of one conversation, to refill. */
+export interface RefillTarget {
+  conversationId: string;
+  delivery: OrderedDelivery;
+  /** Agents see each reply's delivery state (SMS); customers never do. */
+  agent: boolean;
+}
+
+/** Messages per conversation per read, and conversations per statement. */
+const MESSAGE_PAGE = 500;
+const CONVERSATION_CHUNK = 500;
+
+const BATCH_SQL = `SELECT ${MESSAGE_COLUMNS.split(', ')
+  .map((c) => `m.${c}`)
+  .join(', ')}, o.state AS delivery_state, o.updated_at AS delivery_at
+  FROM unnest($1::uuid[], $2::bigint[]) AS w(id, after)
+  CROSS JOIN LATERAL (
+    SELECT * FROM messages m WHERE m.conversation_id = w.id AND m.seq > w.after ORDER BY m.seq LIMIT ${MESSAGE_PAGE}
+  ) m
+  LEFT JOIN sms_outbound o ON o.message_id = m.id AND o.conversation_id = m.conversation_id
+  ORDER BY m.conversation_id, m.seq`;
+
+/**
+ * Refills these deliveries from the database with one statement for many conversations (paged),
+ * instead of one read per socket: each conversation is read once from the lowest cursor of its
+ * sockets, and every delivery is handed the messages in seq order (OrderedDelivery.push keeps its
+ * guarantees: what it holds is skipped, a gap is filled by itself, notes never reach a customer).
+ * Resolves to the number of messages handed over past the deliveries' cursors.
+ */
+export async function refillMessages(db: Queryable, targets: RefillTarget[]): Promise<number> {
+  const byConversation = new Map<string, RefillTarget[]>();
+  for (const t of targets) {
+    const list = byConversation.get(t.conversationId);
+    if (list) list.push(t);
+    else byConversation.set(t.conversationId, [t]);
+  }
+  const after = new Map<string, number>();
+  for (const [id, list] of byConversation) after.set(id, Math.min(...list.map((t) => t.delivery.cursor)));
+  let pending = [...byConversation.keys()];
+  let handed = 0;
+  while (pending.length) {
+    const more: string[] = [];
+    for (let i = 0; i < pending.length; i += CONVERSATION_CHUNK) {
+      const chunk = pending.slice(i, i + CONVERSATION_CHUNK);
+      const r = await db.query<MessageRow>(BATCH_SQL, [chunk, chunk.map((id) => after.get(id) ?? 0)]);
+      const read = new Map<string, ChatMessage[]>();
+      for (const row of r.rows) {
+        const m = toMessage(row);
+        const list = read.get(m.conversationId);
+        if (list) list.push(m);
+        else read.set(m.conversationId, [m]);
+      }
+      for (const id of chunk) {
+        const messages = read.get(id) ?? [];
+        if (!messages.length) continue;
+        for (const t of byConversation.get(id) ?? []) {
+          for (const m of messages) {
+            if (m.seq > t.delivery.cursor && (t.agent || m.visibility === 'all')) handed++;
+            if (t.agent) t.delivery.push(m);
+            else {
+              const { delivery: _delivery, ...plain } = m;
+              t.delivery.push(plain);
+            }
+          }
+        }
+        after.set(id, messages[messages.length - 1].seq);
+        if (messages.length === MESSAGE_PAGE) more.push(id);
+      }
+    }
+    pending = more;
+  }
+  return handed;
 }

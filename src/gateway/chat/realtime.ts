@@ -34,7 +34,14 @@ import {
   AgentRealtime,
   type AgentService,
 } from './realtime-agent.js';
-import { endedSessions, refillAssigned, refillHeld, refillQueues } from './realtime-refill.js';
+import {
+  endedSessions,
+  type RefillTarget,
+  refillAssigned,
+  refillHeld,
+  refillMessages,
+  refillQueues,
+} from './realtime-refill.js';
 import { AdapterResync } from './realtime-resync.js';
 import { acked, buckets, connectError, refuseUnknown } from './realtime-shared.js';
 import { consumerSendSchema, consumerTypingSchema, parse, resumeSchema } from './schemas.js';
@@ -250,6 +257,29 @@ export class Realtime implements AgentNotifier {
     let emitted = 0;
     let failed = 0;
     let next = 0;
+    if (db) {
+      // One read per conversation, for many conversations at once; one read per socket only
+      // when that fails (each of those retries by itself).
+      const targets: RefillTarget[] = [];
+      for (const s of this.consumer.sockets.values())
+        if (s.data.delivery)
+          targets.push({
+            conversationId: s.data.claims.conversationId,
+            delivery: s.data.delivery,
+            agent: false,
+          });
+      for (const s of this.agent.sockets.values())
+        for (const [conversationId, delivery] of s.data.deliveries ?? [])
+          targets.push({ conversationId, delivery, agent: true });
+      const batched = await refillMessages(db, targets).catch((err) => {
+        this.log.warn({ err }, 'refilling messages in one read failed: reading them socket by socket');
+        return -1;
+      });
+      if (batched >= 0) {
+        emitted = batched;
+        next = deliveries.length;
+      }
+    }
     const worker = async () => {
       while (next < deliveries.length) {
         const d = deliveries[next++];
