@@ -149,7 +149,7 @@ function adapterClient<T extends object>(client: T, log: Logger, onPublishFailed
   });
 }
 
-/** Sockets refilled from the database at once after a resubscription (each is one query). */
+/** Sockets refilled one by one at once when the batched read fails (each is one query). */
 const REFILL_CONCURRENCY = 4;
 
 const convRoom = (id: string) => `conv:${id}`;
